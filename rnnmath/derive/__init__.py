@@ -1,0 +1,19 @@
+"""SymPy derivations: each is a :class:`~rnnmath.derive.steps.Derivation` the site renders.
+
+Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` never do.
+"""
+from __future__ import annotations
+
+from .activation import activation
+from .rnn import hidden_layer, output_layer
+from .softmax import cross_entropy, jacobian
+from .steps import Derivation, Step
+
+__all__ = ["Derivation", "Step", "derivations"]
+
+
+def derivations() -> dict[str, Derivation]:
+    """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
+    found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(),
+             activation("tanh"), activation("relu")]
+    return {d.key: d for d in found}

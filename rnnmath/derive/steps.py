@@ -1,0 +1,56 @@
+"""Derivations as data: a named sequence of SymPy steps that the site renders and codegen reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier, unique within its derivation (``"chain_rule"``).
+    caption : str
+        One sentence of prose saying what this step does (Markdown, may hold ``$...$``).
+    expr : sympy.Basic
+        The step itself, usually a ``sympy.Eq``.
+    result : bool
+        True for a result formula: the site must follow it with a "check it yourself" doctest.
+    """
+
+    name: str
+    caption: str
+    expr: sp.Basic
+    result: bool = False
+
+    @property
+    def latex(self) -> str:
+        return sp.latex(self.expr)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A titled, ordered list of steps; the last result step is what the code generator prints."""
+
+    key: str
+    title: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def __getitem__(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"derivation {self.key!r} has no step {name!r}; "
+                       f"steps are {[s.name for s in self.steps]}")
+
+    @property
+    def results(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.result)
+
+    def latex(self) -> str:
+        """All steps as one aligned LaTeX block (for notebooks and quick looks)."""
+        return "\n".join(f"% {s.caption}\n{s.latex}" for s in self.steps)
