@@ -1,0 +1,23 @@
+"""rnnmath: RNN gradients derived with SymPy, generated as NumPy, checked by finite differences.
+
+Importing :mod:`rnnmath` loads NumPy only; the derivations live in :mod:`rnnmath.derive`
+(SymPy) and are imported on demand.
+"""
+from .gradients import RNNForward, RNNGradients, rnn_forward, rnn_gradients, rnn_loss
+from .numeric import GradientCheck, gradient_check, numerical_gradient, relative_error
+from .softmax import softmax, softmax_jacobian
+
+__all__ = [
+    "GradientCheck",
+    "RNNForward",
+    "RNNGradients",
+    "gradient_check",
+    "numerical_gradient",
+    "relative_error",
+    "rnn_forward",
+    "rnn_gradients",
+    "rnn_loss",
+    "softmax",
+    "softmax_jacobian",
+]
+__version__ = "0.1.0"

@@ -50,6 +50,17 @@ def logits(S, V, c):
     return S[1:] @ V.T + c
 
 
+def softmax(Z):
+    """Softmax over the last axis; shifting by the row maximum leaves it unchanged."""
+    e = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_jacobian(Yhat):
+    """d yhat_i / d z_j for probabilities (..., K): (..., K, K)."""
+    return (np.eye(Yhat.shape[-1]) - Yhat[..., None, :]) * Yhat[..., :, None]
+
+
 def softmax_cross_entropy(Z, Y):
     """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, B, K).
 

@@ -53,6 +53,8 @@ class Printer:
             return name, (ROW,) + tuple(idx[1:])
         if first.is_Integer and (base, int(first)) in self.ctx.arrays:
             return self.ctx.arrays[(base, int(first))], (ROW,) + tuple(idx[1:])
+        if len(idx) == 1 and (base, idx[0]) in self.ctx.arrays:  # (source, axis labels) given
+            return self.ctx.arrays[(base, idx[0])]
         name = self.ctx.arrays[(base, None)]
         if len(idx) == 2 and isinstance(idx[1], sp.Indexed):  # U[q, iota[t]]: gather columns
             return f"{name}.T[{self.ctx.ids}]", (ROW, idx[0])
@@ -102,6 +104,8 @@ class Printer:
             return f"np.{type(e).__name__}({c})", i, ATOM
         if isinstance(e, sp.Sum):
             return self.contract(e)
+        if isinstance(e, sp.KroneckerDelta):  # between two free axes: an identity matrix
+            return self.ctx.arrays[(sp.KroneckerDelta, None)], tuple(e.args), ATOM
         raise TypeError(f"no NumPy form for {e!r} ({type(e).__name__})")
 
     def contract(self, e: sp.Sum):
@@ -140,13 +144,15 @@ def _wrap(code: str, prec: int, need: int) -> str:
 
 
 def _broadcast(idxs):
-    """Index labels of an elementwise combination (NumPy aligns trailing axes)."""
-    longest = max(idxs, key=len)
-    for i in idxs:
-        tail = longest[len(longest) - len(i):] if i else ()
-        if not all(a == b or ANY in (a, b) for a, b in zip(i, tail)):
-            raise TypeError(f"cannot broadcast index labels {idxs}")
-    return longest
+    """Axis labels of an elementwise combination: NumPy aligns trailing axes, "*" stretches."""
+    width = max(len(i) for i in idxs)
+    merged = []
+    for pos in range(-width, 0):
+        labels = {i[pos] for i in idxs if len(i) >= -pos} - {ANY}
+        if len(labels) > 1:
+            raise TypeError(f"cannot broadcast axis labels {idxs}")
+        merged.append(labels.pop() if labels else ANY)
+    return tuple(merged)
 
 
 def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:

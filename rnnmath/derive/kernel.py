@@ -15,7 +15,7 @@ from .activation import ACTIVATIONS, activation
 from .activation import a as a_sym
 from .activation import s as s_sym
 from . import softmax
-from .softmax import cross_entropy
+from .softmax import cross_entropy, jacobian
 from .softmax import y as y1
 from .softmax import yhat as yhat1
 
@@ -78,6 +78,12 @@ def _formulas() -> dict[str, str]:
         "db": numpy_expr(hidden["db"].expr.rhs, Ctx(_params({(rnn.delta, 0): "DL2"}), t), (p,)),
         "ds0": numpy_expr(hidden["ds0"].expr.rhs, Ctx(_params({(rnn.delta, 1): "DL[0]"}), t), ROWQ),
     }
+    i, j = softmax.i, softmax.j
+    out["softmax_jacobian"] = numpy_expr(
+        jacobian()["jacobian"].expr.rhs,
+        Ctx({(yhat1, i): ("Yhat[..., :, None]", ("t", i, "*")),
+             (yhat1, j): ("Yhat[..., None, :]", ("t", "*", j)),
+             (sp.KroneckerDelta, None): "np.eye(Yhat.shape[-1])"}, t), ("t", i, j))
     for name, f in ACTIVATIONS.items():
         state = f.subs(a_sym, P_[t, q] + recurrent_a)
         out[f"forward_{name}"] = numpy_expr(
@@ -122,6 +128,17 @@ def projection_ids(ids, U, b):
 def logits(S, V, c):
     """z_t = V s_t + c for t = 1..T: (T, B, K)."""
     return {logits}
+
+
+def softmax(Z):
+    """Softmax over the last axis; shifting by the row maximum leaves it unchanged."""
+    e = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_jacobian(Yhat):
+    """d yhat_i / d z_j for probabilities (..., K): (..., K, K)."""
+    return {softmax_jacobian}
 
 
 def softmax_cross_entropy(Z, Y):

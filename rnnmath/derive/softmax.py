@@ -23,7 +23,7 @@ def _softmax_entry(idx: sp.Symbol) -> sp.Expr:
 
 @cache
 def jacobian() -> Derivation:
-    """Derive :math:`\partial\hat y_i/\partial z_j = \hat y_i(\delta_{ij} - \hat y_j)`."""
+    r"""Derive :math:`\partial\hat y_i/\partial z_j = \hat y_i(\delta_{ij} - \hat y_j)`."""
     definition = _softmax_entry(i)
     raw = sp.diff(definition, z[j])  # quotient rule, with the sum still unevaluated
     collapsed = collapse(raw, BOUNDS)

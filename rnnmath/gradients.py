@@ -1,0 +1,245 @@
+r"""The public RNN functions: validate once, normalise shapes, call the generated kernels.
+
+Model (column vectors, :math:`t = 1..T`, loss summed over time and batch):
+
+.. math::
+    a_t = U x_t + W s_{t-1} + b,\quad s_t = f(a_t),\quad z_t = V s_t + c,\quad
+    \hat y_t = \operatorname{softmax}(z_t),\quad E = -\sum_t \sum_k y_{t,k}\log \hat y_{t,k}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _generated as gen
+from . import validate as check
+
+ACTIVATIONS = ("tanh", "relu")
+_FORWARD = {"tanh": gen.forward_tanh, "relu": gen.forward_relu}
+_BACKWARD = {"tanh": gen.backward_tanh, "relu": gen.backward_relu}
+
+
+@dataclass(frozen=True)
+class RNNForward:
+    """What the forward pass computed.
+
+    Attributes
+    ----------
+    states : (T + 1, H) or (T + 1, B, H) float
+        :math:`s_0, \\dots, s_T`; ``states[t]`` is :math:`s_t`.
+    logits : (T, K) or (T, B, K) float
+        :math:`z_1, \\dots, z_T`.
+    probs : (T, K) or (T, B, K) float
+        :math:`\\hat y_1, \\dots, \\hat y_T`.
+    loss : float or None
+        :math:`E`, when labels were given.
+    """
+
+    states: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    loss: float | None = None
+
+
+@dataclass(frozen=True)
+class RNNGradients:
+    """Loss and the gradient of every parameter, each with its parameter's shape."""
+
+    loss: float
+    dU: np.ndarray
+    dW: np.ndarray
+    dV: np.ndarray
+    db: np.ndarray
+    dc: np.ndarray
+    ds0: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """``{"U": dU, "W": dW, ...}``, keyed like the parameters (handy for gradient_check)."""
+        return {"U": self.dU, "W": self.dW, "V": self.dV, "b": self.db, "c": self.dc,
+                "s0": self.ds0}
+
+
+@dataclass(frozen=True)
+class _Problem:
+    x: np.ndarray
+    ids: bool
+    batched: bool
+    U: np.ndarray
+    W: np.ndarray
+    V: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    s0: np.ndarray           # (B, H)
+    s0_shape: tuple
+    activation: str
+
+
+def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
+    W = check.finite_matrix("W", W)
+    H = W.shape[0]
+    if W.shape != (H, H):
+        raise ValueError(f"W: expected a square (H, H) matrix, got shape {W.shape}")
+    U = check.finite_matrix("U", U, rows=H)
+    V = check.finite_matrix("V", V, cols=H)
+    D, K = U.shape[1], V.shape[0]
+    b = check.vector("b", b, H)
+    c = check.vector("c", c, K)
+    x, ids, batched = check.sequence("x", x, D, "D = U.shape[1]")
+    B = x.shape[1]
+    if s0 is None:
+        s0_shape = (B, H) if batched else (H,)
+        s0 = np.zeros((B, H))
+    else:
+        s0 = check.real_array("s0", s0)
+        s0_shape = s0.shape
+        if s0.shape == (H,):
+            s0 = np.broadcast_to(s0, (B, H))
+        elif s0.shape != (B, H) or not batched:
+            raise ValueError(f"s0: expected shape ({H},)" + (f" or ({B}, {H})" if batched else "")
+                             + f", got shape {s0.shape}")
+    activation = check.choice("activation", activation, ACTIVATIONS)
+    return _Problem(x, ids, batched, U, W, V, b, c, s0, s0_shape, activation)
+
+
+def _labels(y, prob: _Problem) -> np.ndarray:
+    K = prob.V.shape[0]
+    y, ids, batched = check.sequence("y", y, K, "K = V.shape[0]")
+    check.same_steps(prob.x, "x", y, "y", batched, prob.batched)
+    if ids:  # class ids become one-hot label rows
+        return np.eye(K)[y]
+    if np.any(y < 0):
+        bad = tuple(int(i) for i in np.argwhere(y < 0)[0])
+        raise ValueError(f"y: expected non-negative label rows, got {y[bad]} at index {bad}")
+    return y
+
+
+def _forward(prob: _Problem):
+    project = gen.projection_ids if prob.ids else gen.projection_dense
+    P = project(prob.x, prob.U, prob.b)
+    S = _FORWARD[prob.activation](P, prob.W, prob.s0)
+    return S, gen.logits(S, prob.V, prob.c)
+
+
+def _unbatch(arr: np.ndarray, batched: bool, axis: int = 1) -> np.ndarray:
+    return arr if batched else np.take(arr, 0, axis=axis)
+
+
+def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=None) -> RNNForward:
+    """Run the RNN forward and return states, logits, probabilities (and the loss if ``y``).
+
+    Parameters
+    ----------
+    x : (T,) or (T, B) int, or (T, D) or (T, B, D) float
+        Token ids (one-hot inputs with ``D = U.shape[1]``) or dense input rows.
+    U : (H, D) float
+    W : (H, H) float
+    V : (K, H) float
+    b : (H,) float, optional
+    c : (K,) float, optional
+    s0 : (H,) or (B, H) float, optional
+        Initial state; zeros if omitted.
+    activation : {"tanh", "relu"}
+    y : optional
+        Labels as in :func:`rnn_gradients`; when given, ``loss`` is filled in.
+
+    Returns
+    -------
+    RNNForward
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> U, W, V = rng.normal(size=(3, 4)), rng.normal(size=(3, 3)), rng.normal(size=(5, 3))
+    >>> out = rnn_forward([0, 3, 1], U, W, V)
+    >>> out.states.shape, out.probs.shape
+    ((4, 3), (3, 5))
+    >>> np.allclose(out.probs.sum(axis=-1), 1)
+    True
+    """
+    prob = _prepare(x, U, W, V, b, c, s0, activation)
+    S, Z = _forward(prob)
+    loss = None
+    if y is not None:
+        Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
+    else:
+        Yhat = gen.softmax(Z)
+    return RNNForward(_unbatch(S, prob.batched), _unbatch(Z, prob.batched),
+                      _unbatch(Yhat, prob.batched), loss)
+
+
+def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh") -> float:
+    """The loss :math:`E` alone (arguments as in :func:`rnn_gradients`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U, W, V = np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((4, 2))
+    >>> print(f"{rnn_loss([0, 1], [2, 3], U, W, V):.6f}")  # uniform guesses: 2 log 4
+    2.772589
+    """
+    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, y=y).loss
+
+
+def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
+                  truncate=None) -> RNNGradients:
+    r"""Loss and exact gradients of the summed cross-entropy, by (truncated) BPTT.
+
+    Parameters
+    ----------
+    x : (T,) or (T, B) int, or (T, D) or (T, B, D) float
+        Token ids (one-hot inputs, ``D = U.shape[1]``) or dense input rows.
+    y : (T,) or (T, B) int, or (T, K) or (T, B, K) float
+        Class ids, or non-negative label rows.  Rows need not sum to one: the gradient of
+        :math:`E_t` with respect to :math:`z_t` is :math:`(\sum_k y_{t,k})\hat y_t - y_t`.
+    U : (H, D) float
+    W : (H, H) float
+    V : (K, H) float
+    b : (H,) float, optional
+        Zeros if omitted; ``db`` is returned either way.
+    c : (K,) float, optional
+    s0 : (H,) or (B, H) float, optional
+        Initial state, zeros if omitted; ``ds0`` has the shape of ``s0`` ((H,) or (B, H) when
+        omitted, one per sequence).
+    activation : {"tanh", "relu"}
+    truncate : int >= 0, optional
+        None for full BPTT.  ``k``: each :math:`E_t` sends its error back through at most ``k``
+        earlier steps (k + 1 terms), the semantics of the classic ``bptt_truncate`` loop.
+        ``k >= T - 1`` is full BPTT.
+
+    Returns
+    -------
+    RNNGradients
+        ``loss`` (summed over time and batch) and ``dU, dW, dV, db, dc, ds0``, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnmath import rnn_gradients, rnn_loss, gradient_check
+    >>> rng = np.random.default_rng(1)
+    >>> params = dict(U=rng.normal(size=(4, 3)), W=0.5 * rng.normal(size=(4, 4)),
+    ...               V=rng.normal(size=(3, 4)), b=rng.normal(size=4), c=rng.normal(size=3),
+    ...               s0=rng.normal(size=4))
+    >>> x, y = [0, 2, 1, 1], [1, 0, 2, 2]
+    >>> g = rnn_gradients(x, y, **params)
+    >>> g.dW.shape == params["W"].shape
+    True
+    >>> check = gradient_check(lambda **p: rnn_loss(x, y, **p), params, g.as_dict())
+    >>> check.worst < 1e-7
+    True
+    """
+    prob = _prepare(x, U, W, V, b, c, s0, activation)
+    Y = _labels(y, prob)
+    k = check.truncate(truncate)
+    S, Z = _forward(prob)
+    _, loss, DO = gen.softmax_cross_entropy(Z, Y)
+    DL = _BACKWARD[prob.activation](S, DO, prob.W, prob.V, k)
+    dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
+    if prob.ids:
+        dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
+    else:
+        dU = gen.input_gradient_dense(prob.x, DL)
+    if len(prob.s0_shape) == 1:  # one initial state shared by the batch
+        ds0 = ds0.sum(axis=0)
+    return RNNGradients(loss, dU, dW, dV, db, dc, ds0)

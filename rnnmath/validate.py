@@ -1,0 +1,120 @@
+"""Input checks with messages that name the argument, what it got and what was expected.
+
+Each check runs once per public call, never inside the time loop.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _fail(name: str, got: str, expected: str):
+    raise ValueError(f"{name}: expected {expected}, got {got}")
+
+
+def _describe(arr: np.ndarray) -> str:
+    return f"shape {arr.shape} {arr.dtype}"
+
+
+def finite_matrix(name: str, value, rows: int | None = None, cols: int | None = None) -> np.ndarray:
+    """A finite float64 matrix, optionally of a given shape."""
+    arr = real_array(name, value)
+    if arr.ndim != 2:
+        _fail(name, _describe(arr), "a 2-D matrix")
+    if (rows is not None and arr.shape[0] != rows) or (cols is not None and arr.shape[1] != cols):
+        want = f"({rows if rows is not None else '*'}, {cols if cols is not None else '*'})"
+        _fail(name, _describe(arr), f"shape {want}")
+    return arr
+
+
+def real_array(name: str, value) -> np.ndarray:
+    """``value`` as float64, refusing NaN, inf, complex and non-numeric input."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        _fail(name, _describe(arr), "a real (float) array")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        _fail(name, f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}", "finite values only")
+    return arr
+
+
+def vector(name: str, value, size: int) -> np.ndarray:
+    """A finite float64 vector of length ``size``, zeros if ``value`` is None."""
+    if value is None:
+        return np.zeros(size)
+    arr = real_array(name, value)
+    if arr.shape != (size,):
+        _fail(name, _describe(arr), f"shape ({size},)")
+    return arr
+
+
+def is_ids(value) -> bool:
+    """True for integer arrays (token or class ids), False for float arrays (dense rows)."""
+    arr = np.asarray(value)
+    return arr.dtype != bool and np.issubdtype(arr.dtype, np.integer)
+
+
+def sequence(name: str, value, depth: int, what: str):
+    """Inputs or labels as ``(array, ids, batched)``: ids become (T, B) int, rows (T, B, depth).
+
+    ``what`` names the last axis in messages ("D = U.shape[1]", "K = V.shape[0]").
+    """
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        _fail(name, _describe(arr), f"integer ids (T,) / (T, B) or float rows (T, {what}) / "
+                                    f"(T, B, {what})")
+    ids = is_ids(arr)
+    if ids:
+        if arr.ndim not in (1, 2):
+            _fail(name, _describe(arr), "integer ids of shape (T,) or (T, B)")
+        batched = arr.ndim == 2
+        if arr.size and (arr.min() < 0 or arr.max() >= depth):
+            bad = arr.min() if arr.min() < 0 else arr.max()
+            _fail(name, f"id {bad}", f"ids in [0, {depth}) ({what})")
+        out = arr.astype(np.intp, copy=False)
+    else:
+        if arr.ndim not in (2, 3):
+            _fail(name, _describe(arr), f"float rows of shape (T, {what}) or (T, B, {what}); "
+                                        "token or class ids must be an integer array")
+        batched = arr.ndim == 3
+        if arr.shape[-1] != depth:
+            _fail(name, _describe(arr), f"last axis of length {depth} ({what})")
+        out = real_array(name, arr)
+    if out.shape[0] == 0:
+        _fail(name, _describe(arr), "at least one time step (T >= 1)")
+    if batched and out.shape[1] == 0:
+        _fail(name, _describe(arr), "at least one batch item (B >= 1)")
+    if not batched:
+        out = out[:, None]
+    return out, ids, batched
+
+
+def same_steps(x: np.ndarray, x_name: str, y: np.ndarray, y_name: str, y_batched: bool,
+               x_batched: bool):
+    """``x`` and ``y`` must agree on T and B (both batched or both not)."""
+    if x_batched != y_batched:
+        _fail(y_name, "a batched array" if y_batched else "an unbatched array",
+              f"{'batched' if x_batched else 'unbatched'} labels to match {x_name}")
+    if x.shape[:2] != y.shape[:2]:
+        _fail(y_name, f"T, B = {y.shape[:2]}", f"T, B = {x.shape[:2]} as in {x_name}")
+
+
+def truncate(value) -> int | None:
+    """None (full BPTT) or a non-negative integer number of extra steps."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        _fail("truncate", repr(value), "None or an integer >= 0")
+    if value < 0:
+        _fail("truncate", repr(value), "None or an integer >= 0")
+    return int(value)
+
+
+def choice(name: str, value, options) -> str:
+    if value not in options:
+        _fail(name, repr(value), f"one of {sorted(options)}")
+    return value
