@@ -1,0 +1,2 @@
+# %% [markdown]
+# # Training a character RNN
