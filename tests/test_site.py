@@ -1,0 +1,205 @@
+"""The documentation site: it builds strictly, its formula placeholders resolve, and every
+result formula on it is followed by a doctest a reader can run."""
+from __future__ import annotations
+
+import doctest
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import markdown as md
+import pytest
+import sympy as sp
+
+from rnnmath.derive.steps import Derivation, Step
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _load_hook():
+    spec = importlib.util.spec_from_file_location("formulas_hook", DOCS / "hooks/formulas.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as MkDocs does; dataclasses need it
+    spec.loader.exec_module(module)
+    return module
+
+
+hook = _load_hook()
+
+# Lines the build may print that contain "WARNING" without being a warning about the site: the
+# notebook kernel's note that it talks to its client over local TCP.
+KNOWN_NOISE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption")
+
+
+# --- (a) the strict build --------------------------------------------------------------------
+
+def test_strict_build_has_no_warnings(built_site):
+    assert built_site.returncode == 0, f"mkdocs build --strict failed:\n{built_site.log}"
+    warnings = [line for line in built_site.log.splitlines()
+                if "WARNING" in line and not KNOWN_NOISE.match(line)]
+    assert not warnings, "the site build warned:\n" + "\n".join(warnings)
+    assert (built_site.dir / "index.html").exists()
+    assert (built_site.dir / "vendor/mathjax/tex-chtml.js").exists(), "MathJax not shipped"
+    assert not (built_site.dir / "hooks").exists(), "build machinery published with the site"
+
+
+# --- (b) every result formula is followed by a doctest ---------------------------------------
+
+def _needs_doctest(ph, registry) -> bool:
+    found = hook._lookup(registry, ph, "<scan>")
+    if ph.kind == "formula":
+        return bool(found.result)
+    return any(step.result for step in found.steps)
+
+
+def _followed_by_doctest(toks, i) -> bool:
+    for after in toks[i + 1:]:
+        if after.kind in ("heading", "placeholder"):
+            return False
+        if after.kind == "fence" and after.info == "pycon" and ">>>" in after.body:
+            return True
+    return False
+
+
+def missing_doctests(text: str, registry, where: str) -> list[str]:
+    """Placeholders showing a result formula that no ```pycon doctest follows before the next
+    heading or placeholder."""
+    toks = list(hook.tokens(text, where))
+    return [f"{where}:{tok.line}: {tok.placeholder.text} shows a result formula, but no "
+            f"```pycon doctest follows it before the next heading or placeholder"
+            for i, tok in enumerate(toks)
+            if tok.placeholder is not None and _needs_doctest(tok.placeholder, registry)
+            and not _followed_by_doctest(toks, i)]
+
+
+def _pages():
+    return sorted(p for p in DOCS.rglob("*.md") if "vendor" not in p.relative_to(DOCS).parts)
+
+
+def test_every_result_formula_has_a_doctest():
+    pages = {p: p.read_text(encoding="utf-8") for p in _pages()}
+    used = {p: hook.find_placeholders(t, str(p.relative_to(ROOT))) for p, t in pages.items()}
+    if not any(used.values()):
+        pytest.skip("no page uses a formula placeholder yet")
+    registry = hook.load_registry()
+    problems = []
+    for page, text in pages.items():
+        problems += missing_doctests(text, registry, str(page.relative_to(ROOT)))
+    assert not problems, "\n".join(problems)
+
+
+# --- (c) the hook, against a small fake registry ---------------------------------------------
+
+x, y = sp.symbols("x y")
+
+
+@pytest.fixture
+def registry():
+    square = Derivation("square", "Square", (
+        Step("define", "Define $y$.", sp.Eq(y, x**2)),
+        Step("differentiate", "Differentiate *once*.", sp.Eq(sp.Symbol("dy"), 2 * x),
+             result=True),
+    ))
+    plain = Derivation("plain", "Plain", (Step("only", "Nothing to check.", sp.Eq(y, x)),))
+    return {"square": square, "plain": plain}
+
+
+def test_formula_placeholder_becomes_display_latex(registry):
+    out = hook.render("Intro\n\n{{ formula square:differentiate }}\n\nAfter", registry, "p.md")
+    assert "{{" not in out
+    assert "$$\ndy = 2 x\n$$" in out
+    assert '<div class="formula result-formula" data-formula="square:differentiate" markdown>' in out
+    assert out.startswith("Intro\n") and out.endswith("\nAfter")
+
+
+def test_non_result_step_is_not_marked_as_result(registry):
+    out = hook.render("{{ formula square:define }}", registry, "p.md")
+    assert 'class="formula"' in out and "result-formula" not in out
+    assert "y = x^{2}" in out
+
+
+def test_derivation_renders_every_step_in_order_with_captions(registry):
+    out = hook.render("{{derivation square}}", registry, "p.md")
+    order = [out.index(s) for s in ("Define $y$.", "y = x^{2}", "Differentiate *once*.",
+                                    "dy = 2 x")]
+    assert order == sorted(order)
+    assert out.count("result-formula") == 1
+
+
+def test_placeholder_keeps_its_indentation(registry):
+    out = hook.render('!!! note\n\n    {{ formula square:define }}\n', registry, "p.md")
+    body = [line for line in out.splitlines()[1:] if line]
+    assert body and all(line.startswith("    ") for line in body), out
+
+
+def test_placeholders_in_code_are_left_alone(registry):
+    text = "```markdown\n{{ formula nope:nope }}\n```\n\nWrite `{{ derivation nope }}`.\n"
+    assert hook.render(text, registry, "p.md") == text
+
+
+def test_page_without_placeholders_never_loads_the_registry():
+    def explode():
+        raise AssertionError("registry loaded for a page with no placeholder")
+    assert hook.render("# Title\n\n$x$\n", explode, "p.md") == "# Title\n\n$x$\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{{ formula nokey:define }}", r"p\.md:1: '\{\{ formula nokey:define \}\}': no derivation 'nokey'; known derivations are \['plain', 'square'\]"),
+    ("ok\n{{ formula square:nostep }}", r"p\.md:2: .*derivation 'square' has no step 'nostep'; its steps are \['define', 'differentiate'\]"),
+    ("{{ derivation nokey }}", r"p\.md:1: .*no derivation 'nokey'"),
+    ("{{ formula square }}", r"p\.md:1: .*malformed; write \{\{ formula KEY:STEP \}\}"),
+    ("{{ derivation a b }}", r"p\.md:1: .*malformed; write \{\{ derivation KEY \}\}"),
+    ("See {{ formula square:define }} inline", r"p\.md:1: .*must stand alone on its line"),
+])
+def test_bad_placeholder_fails_naming_page_and_placeholder(registry, text, message):
+    with pytest.raises(hook.PlaceholderError, match=message):
+        hook.render(text, registry, "p.md")
+
+
+def test_on_page_markdown_uses_the_package_registry(monkeypatch, registry):
+    monkeypatch.setattr(hook, "load_registry", lambda: registry)
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="derivations/x.md"))
+    out = hook.on_page_markdown("{{ formula plain:only }}", page, None, None)
+    assert "y = x" in out
+    with pytest.raises(hook.PlaceholderError, match=r"docs/derivations/x\.md:1: "):
+        hook.on_page_markdown("{{ formula plain:missing }}", page, None, None)
+    notebook = SimpleNamespace(file=SimpleNamespace(src_uri="notebooks/n.py"))
+    assert hook.on_page_markdown("{{ formula a }}", notebook, None, None) == "{{ formula a }}"
+
+
+def test_rendered_formula_reaches_mathjax_as_a_display_block(registry):
+    """Through the site's Markdown extensions, the block is arithmatex display math."""
+    text = hook.render("# T\n\n!!! note\n\n    {{ derivation square }}\n", registry, "p.md")
+    html = md.markdown(text, extensions=[
+        "admonition", "attr_list", "md_in_html", "pymdownx.superfences",
+        "pymdownx.arithmatex"], extension_configs={"pymdownx.arithmatex": {"generic": True}})
+    assert re.search(r'<div class="formula result-formula"[^>]*>\s*'
+                     r'<div class="arithmatex">\\\[\s*dy = 2 x\s*\\\]</div>', html), html
+    assert '<span class="arithmatex">\\(y\\)</span>' in html  # the caption's inline math
+    assert "$$" not in html and "{{" not in html
+
+
+def test_scanner_requires_a_doctest_after_result_formulas(registry):
+    doctest_block = "```pycon\n>>> 1 + 1\n2\n\n```\n"
+    good = f"{{{{ formula square:differentiate }}}}\n\nSome prose.\n\n{doctest_block}"
+    assert missing_doctests(good, registry, "p.md") == []
+    assert missing_doctests("{{ formula square:define }}\n", registry, "p.md") == []
+    late = f"{{{{ formula square:differentiate }}}}\n\n## Next\n\n{doctest_block}"
+    assert missing_doctests(late, registry, "p.md") == [
+        "p.md:1: {{ formula square:differentiate }} shows a result formula, but no ```pycon "
+        "doctest follows it before the next heading or placeholder"]
+    wrong_lang = "{{ derivation square }}\n\n```python\n>>> 1\n1\n```\n"
+    assert len(missing_doctests(wrong_lang, registry, "p.md")) == 1
+    stolen = f"{{{{ derivation square }}}}\n{{{{ formula plain:only }}}}\n{doctest_block}"
+    assert len(missing_doctests(stolen, registry, "p.md")) == 1
+    nested = f"{{{{ derivation square }}}}\n\n??? example \"Check\"\n\n    " + \
+        doctest_block.replace("\n", "\n    ")
+    assert missing_doctests(nested, registry, "p.md") == []
+
+
+def test_hook_docstring_examples():
+    result = doctest.testmod(hook, optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed
