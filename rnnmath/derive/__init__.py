@@ -5,7 +5,7 @@ Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` n
 from __future__ import annotations
 
 from .activation import activation
-from .rnn import hidden_layer, output_layer
+from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
 from .softmax import cross_entropy, jacobian
 from .steps import Derivation, Step
 
@@ -14,6 +14,6 @@ __all__ = ["Derivation", "Step", "derivations"]
 
 def derivations() -> dict[str, Derivation]:
     """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
-    found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(),
-             activation("tanh"), activation("relu")]
+    found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
+             jacobian_products(), truncated(), activation("tanh"), activation("relu")]
     return {d.key: d for d in found}

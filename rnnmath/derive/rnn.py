@@ -54,6 +54,19 @@ def _label(text: str) -> sp.Symbol:
     return sp.Symbol(text)
 
 
+def _eq(lhs, rhs) -> sp.Eq:
+    """An equation kept as written (a scalar label may stand for a matrix)."""
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
+def _with_fprime(expr: sp.Basic) -> sp.Basic:
+    """Write f'(a) for SymPy's Derivative(f(a), a) and Subs(Derivative(f(xi), xi), xi, a)."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Subs) and e.expr.has(f),
+                        lambda e: fprime(*e.point))
+    return expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.func == f,
+                        lambda e: fprime(*e.expr.args))
+
+
 def _param_gradient(param, row_range, col_range, entry, inner, inner_range, signal):
     """Sum over time of ``signal[t, inner] * d entry(t, inner) / d param[p, q]``, collapsed."""
     bounds = {p: row_range, inner: inner_range}
@@ -95,7 +108,7 @@ def hidden_layer() -> Derivation:
                          {q: (1, H), g: (1, H)})
     a_sym = sp.Symbol("a_{t q}")
     local_f = sp.diff(f(a_sym), a_sym)                     # f'(a), kept abstract here
-    recursion = local_f.subs(a_sym, a[t, q]) * (through_z + through_a)
+    recursion = _with_fprime(local_f.subs(a_sym, a[t, q])) * (through_z + through_a)
 
     local_w, dw = _param_gradient(W, (1, H), (1, H), a_entry, h, (1, H), delta)
     local_u, du = _param_gradient(U, (1, H), (1, D), a_entry, h, (1, H), delta)
@@ -131,4 +144,89 @@ def hidden_layer() -> Derivation:
              result=True),
         Step("ds0", r"The initial state only feeds $a_1$.",
              sp.Eq(_label(r"\frac{\partial E}{\partial s_{0 q}}"), ds0), result=True),
+    ))
+
+
+# ---------------------------------------------------------------------------------------------
+# Vector forms.  Each is read off the index-level result above; tests/test_derive_rnn.py proves
+# every one equal to its index form, entry by entry, on explicit sizes.
+# ---------------------------------------------------------------------------------------------
+def vec(name: str, rows) -> sp.MatrixSymbol:
+    """A column vector symbol (``rows`` x 1) as it is printed on the site."""
+    return sp.MatrixSymbol(name, rows, 1)
+
+
+MW, MU, MV = sp.MatrixSymbol("W", H, H), sp.MatrixSymbol("U", H, D), sp.MatrixSymbol("V", K, H)
+v_do, v_s, v_sp = vec(r"\delta^{o}_{t}", K), vec("s_{t}", H), vec("s_{t-1}", H)
+v_x, v_d, v_dn, v_d1 = vec("x_{t}", D), vec(r"\delta_{t}", H), vec(r"\delta_{t+1}", H), vec(r"\delta_{1}", H)
+v_fp = vec("f'_{t}", H)  # f'(a_t), elementwise
+
+
+@cache
+def vector_forms() -> Derivation:
+    """The results of :func:`output_layer` and :func:`hidden_layer` as vector formulas."""
+    def grad(name):
+        return _label(r"\frac{\partial E}{\partial " + name + "}")
+
+    return Derivation("rnn.vector", "BPTT in vector form", (
+        Step("dV", r"Output weights: an outer product per step.",
+             _eq(grad("V"), sp.Sum(v_do * v_sp.T.subs(v_sp, v_s), (t, 1, T))), result=True),
+        Step("dc", r"Output bias.", _eq(grad("c"), sp.Sum(v_do, (t, 1, T))), result=True),
+        Step("delta", r"The error signal, from $t = T$ down to $1$ with $\delta_{T+1} = 0$; "
+             r"$\circ$ is the elementwise product and $f'_t = f'(a_t)$.",
+             _eq(_label(r"\delta_{t}"), sp.HadamardProduct(v_fp, MV.T * v_do + MW.T * v_dn)),
+             result=True),
+        Step("dW", r"Recurrent weights: each error signal against the state it multiplied.",
+             _eq(grad("W"), sp.Sum(v_d * v_sp.T, (t, 1, T))), result=True),
+        Step("dU", r"Input weights: each error signal against its input.",
+             _eq(grad("U"), sp.Sum(v_d * v_x.T, (t, 1, T))), result=True),
+        Step("db", r"Hidden bias.", _eq(grad("b"), sp.Sum(v_d, (t, 1, T))), result=True),
+        Step("ds0", r"Initial state.", _eq(grad("s_{0}"), MW.T * v_d1), result=True),
+    ))
+
+
+@cache
+def jacobian_products() -> Derivation:
+    r"""The recursion unrolled: :math:`\partial s_j/\partial s_{j-1} = \operatorname{diag}(f'(a_j))W`."""
+    r_ = sp.Symbol("r", integer=True, positive=True)
+    a_j = a_entry(t, q)
+    state = f(a_j)
+    step = collapse(sp.diff(state, s[t - 1, r_]), {q: (1, H), r_: (1, H)})
+    step = _with_fprime(step.subs(a_j, a[t, q]))
+    jac = _label(r"\frac{\partial s_{j}}{\partial s_{j-1}}")
+    total = _label(r"\frac{\partial E}{\partial W} = \sum_{t=1}^{T}\sum_{k=1}^{t}"
+                   r"\frac{\partial E_t}{\partial s_t}\left(\prod_{j=k+1}^{t}"
+                   r"\frac{\partial s_j}{\partial s_{j-1}}\right)"
+                   r"\frac{\partial^{+} s_k}{\partial W}")
+    return Derivation("rnn.jacobian", "BPTT as a sum of Jacobian products", (
+        Step("entry", r"Differentiate $s_{t,q} = f(a_{t,q})$ with respect to $s_{t-1,r}$.",
+             _eq(_label(r"\frac{\partial s_{t q}}{\partial s_{t-1, r}}"), step)),
+        Step("jacobian", r"As a matrix: scale row $q$ of $W$ by $f'(a_{t,q})$.",
+             _eq(jac, sp.MatrixSymbol(r"\operatorname{diag}(f'_{j})", H, H) * MW), result=True),
+        Step("sum_of_products", r"Unrolling $\delta_t$ gives one term per pair $k \le t$: how "
+             r"$E_t$ reaches $W$ through the state $s_k$. Here "
+             r"$\partial^{+} s_k/\partial W$ is the immediate derivative, with $s_{k-1}$ held "
+             r"fixed, and $\partial E_t/\partial s_t = V^{T}\delta^{o}_t$.",
+             _eq(total, _label(r"\sum_{t=1}^{T}\delta_{t}\,s_{t-1}^{T}")), result=True),
+    ))
+
+
+@cache
+def truncated() -> Derivation:
+    """Truncated BPTT: each E_t sends its error back through at most k earlier steps."""
+    hoisted = sp.HadamardProduct(v_fp, MV.T * v_do)
+    d0, dj, dj1 = (vec(n, H) for n in ("D^{(0)}_{t}", "D^{(j)}_{t}", "D^{(j-1)}_{t+1}"))
+    tilde = _label(r"\tilde\delta_{t}")
+    j_ = sp.Symbol("j", integer=True)
+    kk = sp.Symbol("k", integer=True, nonnegative=True)
+    return Derivation("rnn.truncated", "Truncated BPTT", (
+        Step("lag0", r"Lag 0: the error of $E_t$ at its own step (the non-recurrent part of "
+             r"$\delta_t$).", _eq(d0, hoisted)),
+        Step("lagj", r"Lag $j$: the error of $E_{t+j}$ carried back $j$ steps (the recurrent part "
+             r"of $\delta_t$ applied to lag $j-1$).",
+             _eq(dj, sp.HadamardProduct(v_fp, MW.T * dj1))),
+        Step("truncated", r"Keep lags $0..k$ ($k+1$ terms per $E_t$) and use $\tilde\delta_t$ "
+             r"in place of $\delta_t$ in $\partial E/\partial W$, $U$, $b$, $s_0$. With "
+             r"$k \ge T-1$ nothing is dropped: this is full BPTT.",
+             _eq(tilde, sp.Sum(_label("D^{(j)}_{t}"), (j_, 0, sp.Min(kk, T - t)))), result=True),
     ))
