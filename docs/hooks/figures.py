@@ -110,7 +110,7 @@ def truncation_error_figure(ax) -> str:
     ax.legend(frameon=False, fontsize=9)
     return ("How much of ∂E/∂W truncated BPTT misses, against the truncation k, for the network "
             "of the figure on the W page (T = 40). What truncation drops are the terms of lag "
-            "greater than k; they are small exactly when the Jacobian products above are. "
+            "greater than k; they are small exactly when the Jacobian products of the W page are. "
             "Computed with rnn_gradients(..., truncate=k) when this site was built.")
 
 
@@ -163,7 +163,6 @@ def _svg(name: str, draw: Callable[[Any], str]) -> tuple[str, str]:
     label = html.escape(caption.split(";")[0].split(". ")[0], quote=True)
     svg = re.sub(r"<svg ", f'<svg id="{ident}" role="img" aria-label="{label}" '
                  'style="max-width:100%;height:auto" ', svg, count=1)
-    svg = re.sub(r'\s(width|height)="[^"]*pt"', "", svg, count=2)  # scale with the viewBox
     # Raw HTML in Markdown must not contain blank lines, nor lines Markdown reads as code.
     lines = [line.strip() for line in svg.splitlines() if line.strip()]
     return "\n".join(lines), caption
