@@ -30,13 +30,15 @@ def relative_error(a, b, tiny: float = TINY) -> np.ndarray:
 
 
 def numerical_gradient(f: Callable[..., float], params: Mapping[str, np.ndarray], name: str,
-                       h: float = 1e-4, progress: bool = False) -> np.ndarray:
-    """Central differences of ``f(**params)`` with respect to ``params[name]``.
+                       h: float = 1e-3, progress: bool = False) -> np.ndarray:
+    r"""Central differences of ``f(**params)`` with respect to ``params[name]``.
 
     Uses the fourth-order central stencil
-    :math:`(-f(+2h) + 8f(+h) - 8f(-h) + f(-2h)) / 12h`, whose truncation error is
-    :math:`O(h^4)` rather than :math:`O(h^2)`, so entries of size 1e-4 are still resolved to
-    about 1e-7 relative.  ``f`` is evaluated with copies, so ``params`` are never modified.
+    :math:`(8(f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))) / 12h`, whose truncation error is
+    :math:`O(h^4)` rather than :math:`O(h^2)`; that allows a larger ``h`` and so less rounding
+    noise (about :math:`\epsilon |f| / h`).  Entries much smaller than that noise cannot be
+    resolved in float64: an ``f`` that computes in ``np.longdouble`` lowers the floor, and its
+    value is used as returned.  ``params`` are copied, never modified.
 
     Parameters
     ----------
@@ -67,9 +69,11 @@ def numerical_gradient(f: Callable[..., float], params: Mapping[str, np.ndarray]
         values = []
         for step in (2 * h, h, -h, -2 * h):
             flat[n] = keep + step
-            values.append(float(f(**work)))
+            # No float() here: an f that computes in extended precision keeps its digits.
+            values.append(f(**work))
         flat[n] = keep
-        out[n] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
+        # Differences first: equal values (an entry f ignores) give exactly zero.
+        out[n] = (8 * (values[1] - values[2]) - (values[0] - values[3])) / (12 * h)
         if progress and (n + 1) % max(1, flat.size // 20) == 0:
             print(f"\r{name}: {n + 1}/{flat.size}", end="", file=sys.stderr)
     if progress:
@@ -110,7 +114,7 @@ class GradientCheck(Mapping):
 
 
 def gradient_check(f: Callable[..., float], params: Mapping[str, np.ndarray],
-                   grads: Mapping[str, np.ndarray], *, h: float = 1e-4,
+                   grads: Mapping[str, np.ndarray], *, h: float = 1e-3,
                    tiny: float = TINY, progress: bool = False) -> GradientCheck:
     """Compare analytic ``grads`` with central differences of ``f(**params)``.
 

@@ -38,3 +38,24 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
     seconds = time.perf_counter() - start
     print(f"\nsite built in {seconds:.1f} s")
     return BuiltSite(dest, proc.stdout + proc.stderr, proc.returncode, seconds)
+
+
+# -- measured numbers ---------------------------------------------------------------------------
+# Gradient tests record the worst relative error they measured; the run's summary prints them,
+# so the numbers quoted in notes come from the run that checked them.
+_MEASURED: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def record_error():
+    """``record_error(label, value)`` keeps the largest value seen for ``label``."""
+    def record(label: str, value: float) -> None:
+        _MEASURED[label] = max(value, _MEASURED.get(label, 0.0))
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASURED:
+        terminalreporter.section("worst relative errors measured")
+        for label, value in sorted(_MEASURED.items()):
+            terminalreporter.write_line(f"{label:<40} {value:.2e}")

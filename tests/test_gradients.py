@@ -1,0 +1,174 @@
+"""Numeric proof: rnn_gradients against central differences, worst relative error < 1e-7.
+
+The differences are taken of ``reference_loss``, an independent forward pass written here in
+``np.longdouble``: float64 rounding of the loss (about 1e-16 |E|) divided by the step would
+otherwise swamp gradient entries below ~1e-5, and the check would measure the noise of the check.
+"""
+import numpy as np
+import pytest
+
+from rnnmath import gradient_check, rnn_forward, rnn_gradients, rnn_loss
+
+TOL = 1e-7
+
+
+def make_problem(seed, *, T=4, B=None, D=3, H=4, K=3, x="ids", y="ids", activation="tanh",
+                 biases=True, s0="none"):
+    """A random instance; relu instances are redrawn until no pre-activation sits near its kink."""
+    rng = np.random.default_rng(seed)
+    batch = () if B is None else (B,)
+    while True:
+        params = dict(U=rng.normal(size=(H, D)), W=0.6 * rng.normal(size=(H, H)),
+                      V=rng.normal(size=(K, H)))
+        if biases:
+            params.update(b=rng.normal(size=H), c=rng.normal(size=K))
+        if s0 == "shared":
+            params["s0"] = rng.normal(size=H)
+        elif s0 == "per_item":
+            params["s0"] = rng.normal(size=batch + (H,))
+        xs = rng.integers(0, D, size=(T,) + batch) if x == "ids" else rng.normal(size=(T,) + batch + (D,))
+        if y == "ids":
+            ys = rng.integers(0, K, size=(T,) + batch)
+        else:  # soft labels; "unnormalised" rows do not sum to one
+            ys = rng.random(size=(T,) + batch + (K,))
+            if y == "soft":
+                ys /= ys.sum(axis=-1, keepdims=True)
+        if activation != "relu" or min_preactivation(xs, params) > 0.05:
+            return xs, ys, params
+
+
+def min_preactivation(x, params):
+    """Smallest |a_t| over the forward pass (finite differences are invalid across a kink)."""
+    out = rnn_forward(x, **params, activation="relu")
+    S, U, W = out.states, params["U"], params["W"]
+    X = np.eye(U.shape[1])[x] if np.issubdtype(np.asarray(x).dtype, np.integer) else x
+    A = X @ U.T + S[:-1] @ W.T + params.get("b", 0)
+    return float(np.abs(A).min())
+
+
+def reference_loss(x, y, U, W, V, b=None, c=None, s0=None, activation="tanh"):
+    """E for one unbatched or batched problem, step by step in extended precision."""
+    ld = np.longdouble
+    U, W, V = (np.asarray(m, dtype=ld) for m in (U, W, V))
+    H, D, K = W.shape[0], U.shape[1], V.shape[0]
+    b = np.zeros(H, ld) if b is None else np.asarray(b, ld)
+    c = np.zeros(K, ld) if c is None else np.asarray(c, ld)
+    x, y = np.asarray(x), np.asarray(y)
+    X = np.eye(D, dtype=ld)[x] if np.issubdtype(x.dtype, np.integer) else x.astype(ld)
+    Y = np.eye(K, dtype=ld)[y] if np.issubdtype(y.dtype, np.integer) else y.astype(ld)
+    s = np.zeros(X.shape[1:-1] + (H,), ld) if s0 is None else np.asarray(s0, ld) + np.zeros(X.shape[1:-1] + (H,), ld)
+    f = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0))
+    loss = ld(0)
+    for t in range(X.shape[0]):
+        s = f(X[t] @ U.T + s @ W.T + b)
+        z = s @ V.T + c
+        m = z.max(axis=-1, keepdims=True)
+        log_p = z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+        loss -= (Y[t] * log_p).sum()
+    return loss
+
+
+CASES = {
+    "ids/ids/tanh": {},
+    "dense/soft/tanh": dict(x="dense", y="soft"),
+    "dense/unnormalised/tanh": dict(x="dense", y="unnormalised"),
+    "ids/ids/relu": dict(activation="relu"),
+    "dense/ids/relu/batch": dict(x="dense", activation="relu", B=3),
+    "ids/soft/tanh/batch/shared-s0": dict(y="soft", B=2, s0="shared"),
+    "ids/ids/tanh/batch/per-item-s0": dict(B=3, s0="per_item"),
+    "dense/ids/tanh/no-bias/s0": dict(x="dense", biases=False, s0="shared"),
+    "ids/ids/tanh/T=1": dict(T=1, s0="shared"),
+    "ids/ids/tanh/long": dict(T=12, H=5, K=4, D=6),
+}
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradients_match_finite_differences(case, seed, record_error):
+    x, y, params = make_problem(seed, **CASES[case])
+    act = CASES[case].get("activation", "tanh")
+    g = rnn_gradients(x, y, **params, activation=act)
+    grads = {k: v for k, v in g.as_dict().items() if k in params}
+    check = gradient_check(lambda **p: reference_loss(x, y, **p, activation=act), params, grads,
+                           h=1e-4)
+    record_error("rnn_gradients vs central differences", check.worst)
+    assert check.worst < TOL, str(check)
+    assert g.loss == pytest.approx(float(reference_loss(x, y, **params, activation=act)), rel=1e-12)
+
+
+@pytest.mark.parametrize("case", ["ids/ids/tanh", "dense/soft/tanh"])
+def test_float64_check_of_the_public_loss(case, record_error):
+    """The everyday path: gradient_check on rnn_loss itself, in float64."""
+    x, y, params = make_problem(0, **CASES[case])
+    g = rnn_gradients(x, y, **params)
+    check = gradient_check(lambda **p: rnn_loss(x, y, **p), params,
+                           {k: v for k, v in g.as_dict().items() if k in params})
+    record_error("rnn_gradients vs differences of rnn_loss", check.worst)
+    assert check.worst < TOL, str(check)
+
+
+def test_absent_biases_still_get_gradients():
+    x, y, params = make_problem(3, biases=False)
+    g = rnn_gradients(x, y, **params)
+    full = dict(params, b=np.zeros(4), c=np.zeros(3), s0=np.zeros(4))
+    check = gradient_check(lambda **p: reference_loss(x, y, **p), full,
+                           {"b": g.db, "c": g.dc, "s0": g.ds0}, h=1e-4)
+    assert check.worst < TOL, str(check)
+
+
+def test_shapes_follow_parameters():
+    x, y, params = make_problem(4, B=2, s0="shared")
+    g = rnn_gradients(x, y, **params)
+    for name, value in params.items():
+        assert g.as_dict()[name].shape == value.shape, name
+        assert g.as_dict()[name].dtype == np.float64
+    assert rnn_gradients(x, y, params["U"], params["W"], params["V"]).ds0.shape == (2, 4)
+
+
+# -- truncation: seed 000's loop, corrected, is the specification ------------------------------
+def seed_loop(x, y, U, W, V, b, c, s0, k, fprime):
+    """Seed 000's ``bptt`` with its syntax error, aliasing and missing biases fixed."""
+    T = len(x)
+    S = np.zeros((T + 1, W.shape[0]))   # S[-1] stays the initial state, as the seed relies on
+    S[-1] = s0
+    A = np.zeros_like(S)
+    for t in range(T):
+        A[t] = U[:, x[t]] + W @ S[t - 1] + b
+        S[t] = np.tanh(A[t]) if fprime is None else np.maximum(A[t], 0)
+    Z = S[:T] @ V.T + c
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    delta_o = P.copy()
+    delta_o[np.arange(T), y] -= 1
+    dU, dW, db, ds0 = np.zeros_like(U), np.zeros_like(W), np.zeros_like(b), np.zeros_like(s0)
+    d = (lambda a, s: 1 - s**2) if fprime is None else (lambda a, s: (a > 0) * 1.0)
+    for t in range(T)[::-1]:
+        delta = (V.T @ delta_o[t]) * d(A[t], S[t])
+        for step in range(max(0, t - k), t + 1)[::-1]:
+            dW += np.outer(delta, S[step - 1])
+            dU[:, x[step]] += delta
+            db += delta
+            if step == 0:
+                ds0 += W.T @ delta
+            else:
+                delta = (W.T @ delta) * d(A[step - 1], S[step - 1])
+    return dU, dW, db, ds0
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("k", [0, 1, 2, 4, 8])
+def test_truncation_matches_seed_loop(k, activation, record_error):
+    x, y, params = make_problem(5, T=8, s0="shared", activation=activation)
+    g = rnn_gradients(x, y, **params, activation=activation, truncate=k)
+    want = seed_loop(x, y, **params, k=k, fprime=None if activation == "tanh" else True)
+    for got, ref in zip((g.dU, g.dW, g.db, g.ds0), want):
+        err = np.abs(got - ref).max() / np.abs(ref).max()
+        record_error("truncated BPTT vs seed-000 loop", err)
+        assert err < 1e-12
+
+
+def test_truncation_changes_gradients_but_not_V():
+    x, y, params = make_problem(6, T=8)
+    full, short = rnn_gradients(x, y, **params), rnn_gradients(x, y, **params, truncate=1)
+    assert np.allclose(full.dV, short.dV) and np.allclose(full.dc, short.dc)
+    assert not np.allclose(full.dW, short.dW)
