@@ -100,7 +100,9 @@ def same_steps(x: np.ndarray, x_name: str, y: np.ndarray, y_name: str, y_batched
         _fail(y_name, "a batched array" if y_batched else "an unbatched array",
               f"{'batched' if x_batched else 'unbatched'} labels to match {x_name}")
     if x.shape[:2] != y.shape[:2]:
-        _fail(y_name, f"T, B = {y.shape[:2]}", f"T, B = {x.shape[:2]} as in {x_name}")
+        if x_batched:
+            _fail(y_name, f"T, B = {y.shape[:2]}", f"T, B = {x.shape[:2]} as in {x_name}")
+        _fail(y_name, f"T = {y.shape[0]}", f"T = {x.shape[0]} steps as in {x_name}")
 
 
 def truncate(value) -> int | None:
