@@ -92,9 +92,13 @@ class Printer:
         if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
             c, i, prec = self.node(e.base)
             return f"{_wrap(c, prec, ATOM)}**{int(e.exp)}", i, MUL
-        if isinstance(e, sp.Heaviside):
-            c, i = self.pr(e.args[0])
-            return f"({c} > 0)", i, ATOM  # the kink at 0 gets derivative 0, as in PyTorch
+        if isinstance(e, sp.Piecewise):  # only the step: 0 for x <= 0, else 1
+            (zero, cond), (one, rest) = e.args
+            if not (zero == 0 and one == 1 and rest == sp.true and isinstance(cond, sp.Le)
+                    and cond.rhs == 0):
+                raise TypeError(f"no NumPy form for the piecewise {e}")
+            c, i = self.pr(cond.lhs)
+            return f"({c} > 0)", i, ATOM
         if isinstance(e, sp.Max) and len(e.args) == 2 and 0 in e.args:
             (arg,) = [x for x in e.args if x != 0]
             c, i = self.pr(arg)

@@ -22,7 +22,10 @@ ACTIVATIONS = {
 def activation(name: str) -> Derivation:
     """Derivative of activation ``name`` as a function of its output ``s``."""
     f = ACTIVATIONS[name]
-    fp = sp.diff(f, a)
+    # SymPy leaves relu'(0) = Heaviside(0) at 1/2; we fix it at 0 (PyTorch's choice), so the
+    # printed kernel (s > 0) and the rendered formula say the same thing at the kink.
+    fp = sp.diff(f, a).replace(lambda e: isinstance(e, sp.Heaviside),
+                               lambda e: sp.Heaviside(e.args[0], 0).rewrite(sp.Piecewise))
     if name == "tanh":
         in_s, why = fp.subs(sp.tanh(a), s), r"Substitute $s = \tanh a$."
     else:

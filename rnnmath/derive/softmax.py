@@ -60,7 +60,7 @@ def cross_entropy() -> Derivation:
              sp.Eq(E, loss)),
         Step("chain_rule", r"Chain rule through every $\hat y_k$, with the softmax Jacobian.",
              sp.Eq(lhs, chain)),
-        Step("general", r"Collapse the Kronecker delta. This holds for any non-negative label row.",
+        Step("general", r"Collapse the Kronecker delta. This holds for any label row $y$, normalised or not.",
              sp.Eq(lhs, general), result=True),
         Step("normalised", r"When the label row sums to one ($\sum_k y_k = 1$: one-hot or soft "
              r"labels), the gradient is prediction minus label.",
