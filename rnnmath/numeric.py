@@ -60,7 +60,8 @@ def numerical_gradient(f: Callable[..., float], params: Mapping[str, np.ndarray]
         raise ValueError(f"name: expected one of {sorted(params)}, got {name!r}")
     if not h > 0:
         raise ValueError(f"h: expected a positive step, got {h!r}")
-    work = {k: np.array(v, dtype=float) for k, v in params.items()}
+    # C order: the flat view below must alias the array f sees (a Fortran array would copy).
+    work = {k: np.array(v, dtype=float, order="C") for k, v in params.items()}
     x = work[name]
     grad = np.empty_like(x)
     flat, out = x.reshape(-1), grad.reshape(-1)

@@ -40,3 +40,11 @@ def test_check_errors():
         gradient_check(quartic, {"x": np.ones(3)}, {"x": np.ones(2)})
     with pytest.raises(ValueError, match="h"):
         numerical_gradient(quartic, {"x": np.ones(3)}, "x", h=0)
+
+
+def test_fortran_ordered_and_sliced_parameters():
+    x = np.asfortranarray(np.arange(6.0).reshape(2, 3) / 7)
+    f = lambda x: float(np.sum(x**3))  # noqa: E731
+    for arr in (x, np.arange(12.0).reshape(3, 4)[:, 1:3] / 5):
+        g = numerical_gradient(f, {"x": arr}, "x")
+        assert relative_error(g, 3 * arr**2).max() < 1e-10
