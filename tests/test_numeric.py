@@ -43,7 +43,7 @@ def test_check_errors():
 
 
 def test_fortran_ordered_and_sliced_parameters():
-    x = np.asfortranarray(np.arange(6.0).reshape(2, 3) / 7)
+    x = np.asfortranarray(np.arange(1.0, 7.0).reshape(2, 3) / 7)
     f = lambda x: float(np.sum(x**3))  # noqa: E731
     for arr in (x, np.arange(12.0).reshape(3, 4)[:, 1:3] / 5):
         g = numerical_gradient(f, {"x": arr}, "x")
