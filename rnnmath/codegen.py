@@ -103,6 +103,9 @@ class Printer:
             (arg,) = [x for x in e.args if x != 0]
             c, i = self.pr(arg)
             return f"np.maximum({c}, 0)", i, ATOM
+        if isinstance(e, sp.Function) and e.func.__name__ == "sigmoid":
+            c, i = self.pr(e.args[0])
+            return f"_sigmoid({c})", i, ATOM  # defined in the generated module
         if isinstance(e, (sp.tanh, sp.exp, sp.log)):
             c, i = self.pr(e.args[0])
             return f"np.{type(e).__name__}({c})", i, ATOM
@@ -173,33 +176,39 @@ def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:
 # ---------------------------------------------------------------------------------------------
 # The module
 # ---------------------------------------------------------------------------------------------
-TARGET = Path(__file__).with_name("_generated.py")
+HERE = Path(__file__).parent
+# Each generated module and the derive module whose render() writes it.
+TARGETS = {"_generated.py": "kernel"}
 
 
-def render() -> str:
-    """The full source of :mod:`rnnmath._generated`."""
-    from .derive import kernel  # imported here: only codegen and tests need SymPy
+def render(name: str = "_generated.py") -> str:
+    """The full source of one generated module."""
+    from importlib import import_module  # derive imports SymPy: only codegen and tests need it
 
-    return kernel.render()
+    return import_module(f"rnnmath.derive.{TARGETS[name]}").render()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rnnmath.codegen", description=__doc__)
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if regenerating would change the committed module")
+                        help="exit 1 if regenerating would change a committed module")
     args = parser.parse_args(argv)
-    new = render()
-    old = TARGET.read_text() if TARGET.exists() else ""
-    if args.check:
-        if new != old:
+    stale = []
+    for name in TARGETS:
+        target, new = HERE / name, render(name)
+        old = target.read_text() if target.exists() else ""
+        if not args.check:
+            target.write_text(new)
+            print(f"wrote {target.name}")
+        elif new != old:
             sys.stdout.writelines(difflib.unified_diff(
-                old.splitlines(True), new.splitlines(True), str(TARGET), "regenerated"))
-            print(f"\n{TARGET.name} is stale: run `make regen` (python -m rnnmath.codegen)")
+                old.splitlines(True), new.splitlines(True), name, "regenerated"))
+            stale.append(name)
+    if args.check:
+        if stale:
+            print(f"\n{', '.join(stale)} stale: run `make regen` (python -m rnnmath.codegen)")
             return 1
-        print(f"{TARGET.name} is up to date")
-        return 0
-    TARGET.write_text(new)
-    print(f"wrote {TARGET}")
+        print(f"{', '.join(TARGETS)} up to date")
     return 0
 
 

@@ -273,7 +273,7 @@ assert generated_lines(fprime_code)
 from rnnmath import codegen
 
 print("regenerated module identical to the committed one:",
-      codegen.render() == codegen.TARGET.read_text())
+      codegen.render() == (codegen.HERE / "_generated.py").read_text())
 
 # %% [markdown]
 # ## Check the generated gradients numerically
