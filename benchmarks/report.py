@@ -40,6 +40,19 @@ def _blas() -> tuple[str, str]:
     return name, " ".join(cfg.get("openblas configuration", "").split())
 
 
+def rnnmath_state(root: Path) -> dict:
+    """The commit measured, and whether rnnmath/ differed from it (None where git is absent)."""
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rnnmath"], cwd=root,
+                               text=True, capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "uncommitted_changes": None}
+    return {"commit": commit, "uncommitted_changes": bool(dirty)}
+
+
 def machine_info(threads: int) -> dict:
     return {
         "cpu": _cpu_model(),
@@ -54,15 +67,16 @@ def machine_info(threads: int) -> dict:
     }
 
 
-def assemble(info, workloads, cells, skipped, versions, settings, seconds) -> dict:
+def assemble(info, workloads, cells, skipped, versions, settings, seconds, state=None) -> dict:
     base = {(c["workload"], c["pass"]): c["median_ms"] for c in cells if c["implementation"] == "rnnmath"}
     for c in cells:
         c["ratio_vs_rnnmath"] = c["median_ms"] / base[(c["workload"], c["pass"])]
     done = {c["workload"] for c in cells}
     return {
         "machine": info,
+        "rnnmath": state or {"commit": None, "uncommitted_changes": None},
         "frameworks": versions,
-        "settings": {k: v for k, v in settings.items() if k != "no_write"},
+        "settings": {k: v for k, v in settings.items() if k not in ("no_write", "render_only")},
         "dtype": "float64",
         "tolerance": "max |impl - rnnmath| / max |rnnmath| < 1e-9 for every gradient, the states "
                      "and the probabilities, checked before timing",
@@ -128,6 +142,23 @@ def markdown_table(results: dict, runs: bool = True) -> str:
     return "\n".join(out)
 
 
+def pass_table(results: dict, kind: str) -> str:
+    """One pass ("gradients" or "forward"): workload × implementation, median, IQR, ratio."""
+    out = ["| Workload | Implementation | median ms | IQR ms | × rnnmath |",
+           "|---|---|--:|--:|--:|"]
+    last = None
+    for w, impl, g, f in _rows(results):
+        c = g if kind == "gradients" else f
+        if c is None:
+            continue
+        label = f"**{w}**" if w != last else ""
+        last = w
+        out.append("| " + " | ".join([
+            label, f"**{impl}**" if impl == "rnnmath" else impl, _ms(c["median_ms"]),
+            _ms(c["iqr_ms"]) if c["repeats"] > 1 else "–", _ratio(c["ratio_vs_rnnmath"])]) + " |")
+    return "\n".join(out)
+
+
 def _workload_lines(results: dict) -> list[str]:
     return [f"**{w}**: {d['description']}" for w, d in results["workloads"].items()]
 
@@ -153,7 +184,12 @@ def _summary_line(results: dict) -> str:
     m = results["machine"]
     fw = ", ".join(f"{k} {v}" for k, v in sorted(results["frameworks"].items()))
     threads = "one thread" if m["threads"] == 1 else f"{m['threads']} threads"
-    return (f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {threads} used), "
+    st = results.get("rnnmath", {})
+    which = ""
+    if st.get("commit"):
+        which = f"rnnmath at commit {st['commit']}" + (
+            " with uncommitted changes" if st.get("uncommitted_changes") else "") + ", "
+    return (f"Measured {m['date']}, {which}on {m['cpu']} ({m['cores']} cores, {threads} used), "
             f"Python {m['python']}, NumPy {m['numpy']} with {m['blas']}"
             + (f", {fw}" if fw else "") + f"; the whole run took {results['wall_seconds']:.0f} s.")
 
@@ -245,11 +281,17 @@ def docs_section(results: dict) -> str:
         "",
         _summary_line(results),
         "",
-        "Median milliseconds per call and interquartile range; × rnnmath is the median divided "
-        "by rnnmath's (above 1: rnnmath is faster). The number of timed calls of every cell is "
-        "in `benchmarks/results.md`.",
+        "Median milliseconds per call and interquartile range (IQR); × rnnmath is the median "
+        "divided by rnnmath's (above 1: rnnmath is faster). The number of timed calls of every "
+        "cell is in `benchmarks/results.md`.",
         "",
-        markdown_table(results, runs=False),
+        "### rnn_gradients (forward and backward pass)",
+        "",
+        pass_table(results, "gradients"),
+        "",
+        "### rnn_forward",
+        "",
+        pass_table(results, "forward"),
         "",
         *([f"- {n}" for n in notes] + [""] if notes else []),
         '<div class="bench-plot">',

@@ -237,10 +237,19 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", default="ABCD")
     ap.add_argument("--no-frameworks", action="store_true", help="skip PyTorch and JAX")
     ap.add_argument("--no-write", action="store_true", help="print only; write no files")
+    ap.add_argument("--render-only", action="store_true",
+                    help="time nothing: rewrite results.md and the page from results.json")
     args = ap.parse_args(argv)
+    if args.render_only:
+        import json
+        results = json.loads((HERE / "results.json").read_text())
+        report.write_all(results, HERE, ROOT / "docs/performance.md")
+        log("rewrote benchmarks/results.md and docs/performance.md from benchmarks/results.json")
+        return 0
 
     started = time.time()
     info = report.machine_info(THREADS)
+    state = report.rnnmath_state(ROOT)  # before timing: what was imported is what is recorded
     log(f"rnnmath benchmark: {info['cpu']} ({info['cores']} cores), numpy {info['numpy']}, "
         f"{info['blas']}, python {info['python']}, {THREADS} thread(s)")
     cells: list[Cell] = []
@@ -298,8 +307,9 @@ def main(argv=None) -> int:
                     # Seconds per call (workload C): the checked call counts as the timing.
                     cell.times.append(first)
                     cell.max_repeats = args.seed_c_repeats
-                    cell.note = (f"{args.seed_c_repeats} call(s) of {first:.0f} s: the "
-                                 "nested loop is O(T^2) without truncation")
+                    cell.note = ((f"timed once ({first:.0f} s per call)" if args.seed_c_repeats == 1
+                                  else f"{args.seed_c_repeats} calls of about {first:.0f} s")
+                                 + ": the nested loop is O(T^2) without truncation")
                 else:
                     call()  # one more warm-up call
                 cells.append(cell)
@@ -322,7 +332,7 @@ def main(argv=None) -> int:
                 c.times += time_calls(c.call, 0.0, 1)
 
     results = report.assemble(info, WORKLOADS, [c.stats() for c in cells], skipped, versions,
-                              vars(args), time.time() - started)
+                              vars(args), time.time() - started, state)
     log("\n" + report.markdown_table(results))
     if not args.no_write:
         report.write_all(results, HERE, ROOT / "docs/performance.md")
