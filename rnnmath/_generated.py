@@ -3,51 +3,72 @@
 Regenerate with `python -m rnnmath.codegen` (or `make regen`); `python -m rnnmath.codegen --check`
 fails when this file differs from what the derivations produce.  NumPy only: no SymPy at import.
 
-Layout: arrays are (T, B, ...) with one row per batch item; ``S`` holds s_0..s_T, so ``S[t]`` is
-s_t and ``S[1:]`` the states that produce outputs.  The ``*2`` names are (T*B, ...) views used for
-sums over time and batch.  No input validation here: rnnmath.gradients does it once.
+Layout: arrays are (T, ...) with the time step first: (T, H) for one sequence, (T, B, H) for a
+batch.  ``S`` holds s_0..s_T, so ``S[t]`` is s_t and ``S[1:]`` the states that produce outputs.
+Products over all steps run on 2-D (T*B, .) views, one BLAS call each; inside the time loops every
+statement writes into preallocated memory.  No input validation here: rnnmath.gradients does it.
 """
 import numpy as np
 
 
+def _rows(A):
+    """(T, ..., n) as a (T*..., n) view."""
+    return A.reshape(-1, A.shape[-1])
+
+
 def _scatter_rows(A, ids, depth):
     """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
+    if len(ids) * depth <= 16384:  # short: one product with the one-hot matrix is fastest
+        one_hot = np.zeros((len(ids), depth))
+        one_hot[np.arange(len(ids)), ids] = 1.0
+        return one_hot.T @ A
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     out = np.zeros((depth, A.shape[1]))
-    np.add.at(out, ids, A)
+    out[ids[starts]] = np.add.reduceat(A[order], starts, axis=0)
     return out
 
 
 def projection_dense(X, U, b):
-    """Input part of the pre-activation, all steps at once: (T, B, D) -> (T, B, H)."""
-    return X @ U.T + b
+    """Input part of the pre-activation, all steps at once: (T, ..., D) -> (T, ..., H)."""
+    return (_rows(X) @ U.T + b).reshape(X.shape[:-1] + (U.shape[0],))
 
 
 def projection_ids(ids, U, b):
-    """The same for one-hot inputs given as token ids (T, B): a column gather."""
+    """The same for one-hot inputs given as token ids (T, ...): a column gather."""
     return U.T[ids] + b
 
 
 def forward_tanh(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, B, H) and s0 (B, H)."""
-    S = np.empty((P.shape[0] + 1,) + s0.shape)
+    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
+    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
+    W_T = np.ascontiguousarray(W.T)
     for t in range(1, P.shape[0] + 1):
-        S[t] = np.tanh(P[t - 1] + S[t - 1] @ W.T)
+        st = S[t]
+        np.dot(S[t - 1], W_T, out=st)
+        st += P[t - 1]
+        np.tanh(st, out=st)
     return S
 
 
 def forward_relu(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, B, H) and s0 (B, H)."""
-    S = np.empty((P.shape[0] + 1,) + s0.shape)
+    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
+    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
+    W_T = np.ascontiguousarray(W.T)
     for t in range(1, P.shape[0] + 1):
-        S[t] = np.maximum(P[t - 1] + S[t - 1] @ W.T, 0)
+        st = S[t]
+        np.dot(S[t - 1], W_T, out=st)
+        st += P[t - 1]
+        np.maximum(st, 0, out=st)
     return S
 
 
 def logits(S, V, c):
-    """z_t = V s_t + c for t = 1..T: (T, B, K)."""
-    return S[1:] @ V.T + c
+    """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
+    return (_rows(S[1:]) @ V.T + c).reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
 
 
 def softmax(Z):
@@ -62,7 +83,7 @@ def softmax_jacobian(Yhat):
 
 
 def softmax_cross_entropy(Z, Y):
-    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, B, K).
+    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, ..., K).
 
     Shifting each row by its maximum leaves the softmax unchanged and keeps exp() finite.
     """
@@ -76,62 +97,62 @@ def softmax_cross_entropy(Z, Y):
 
 
 def backward_tanh(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, B, H); ``truncate=k`` keeps k + 1 terms per E_t."""
+    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = 1 - S[1:]**2
-    G = DO @ V
+    DL = (_rows(F) * (_rows(DO) @ V)).reshape(F.shape)
     if truncate is None or truncate >= T - 1:
-        DL = np.empty_like(G)
-        dl = np.zeros_like(G[0])
-        for t in range(T, 0, -1):
-            dl = (G[t - 1] + dl @ W) * F[t - 1]
-            DL[t - 1] = dl
+        buf = np.empty_like(DL[0])
+        for t in range(T - 1, 0, -1):
+            np.dot(DL[t], W, out=buf)
+            buf *= F[t - 1]
+            DL[t - 1] += buf
         return DL
-    # Truncated: lag j carries E_{t+j} back to step t; all steps of one lag at once.
-    DL = F * G
-    Dj = DL
+    # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
+    n = DL[0].size // DL.shape[-1]  # rows per step
+    DL2, F2 = _rows(DL), _rows(F)
+    Dj = DL2
     for j in range(1, truncate + 1):
-        Dj = F[:-j] * (Dj[1:] @ W)
-        DL[:-j] += Dj
+        Dj = F2[:-j * n] * (Dj[n:] @ W)
+        DL2[:-j * n] += Dj
     return DL
 
 
 def backward_relu(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, B, H); ``truncate=k`` keeps k + 1 terms per E_t."""
+    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = (S[1:] > 0)
-    G = DO @ V
+    DL = (_rows(F) * (_rows(DO) @ V)).reshape(F.shape)
     if truncate is None or truncate >= T - 1:
-        DL = np.empty_like(G)
-        dl = np.zeros_like(G[0])
-        for t in range(T, 0, -1):
-            dl = (G[t - 1] + dl @ W) * F[t - 1]
-            DL[t - 1] = dl
+        buf = np.empty_like(DL[0])
+        for t in range(T - 1, 0, -1):
+            np.dot(DL[t], W, out=buf)
+            buf *= F[t - 1]
+            DL[t - 1] += buf
         return DL
-    # Truncated: lag j carries E_{t+j} back to step t; all steps of one lag at once.
-    DL = F * G
-    Dj = DL
+    # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
+    n = DL[0].size // DL.shape[-1]  # rows per step
+    DL2, F2 = _rows(DL), _rows(F)
+    Dj = DL2
     for j in range(1, truncate + 1):
-        Dj = F[:-j] * (Dj[1:] @ W)
-        DL[:-j] += Dj
+        Dj = F2[:-j * n] * (Dj[n:] @ W)
+        DL2[:-j * n] += Dj
     return DL
 
 
 def parameter_gradients(S, DO, DL, W):
     """Gradients that do not depend on the input encoding: dV, dc, dW, db, ds0."""
-    H, K = S.shape[-1], DO.shape[-1]
-    S2, S_prev2 = S[1:].reshape(-1, H), S[:-1].reshape(-1, H)
-    DO2, DL2 = DO.reshape(-1, K), DL.reshape(-1, H)
+    S2, S_prev2, DO2, DL2 = _rows(S[1:]), _rows(S[:-1]), _rows(DO), _rows(DL)
     return DO2.T @ S2, DO2.sum(axis=0), DL2.T @ S_prev2, DL2.sum(axis=0), DL[0] @ W
 
 
 def input_gradient_dense(X, DL):
-    """dU for dense inputs X (T, B, D)."""
-    X2, DL2 = X.reshape(-1, X.shape[-1]), DL.reshape(-1, DL.shape[-1])
+    """dU for dense inputs X (T, ..., D)."""
+    X2, DL2 = _rows(X), _rows(DL)
     return DL2.T @ X2
 
 
 def input_gradient_ids(ids, DL, D):
-    """dU for token ids (T, B): column ids[t] receives delta_t."""
-    DL2 = DL.reshape(-1, DL.shape[-1])
+    """dU for token ids (T, ...): column ids[t] receives delta_t."""
+    DL2 = _rows(DL)
     return _scatter_rows(DL2, ids.ravel(), D).T

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
@@ -35,6 +35,7 @@ class Ctx:
     time: sp.Symbol
     ids: str = "ids"
     depth: str = "D"
+    contiguous: dict = field(default_factory=dict)  # "W.T" -> "W_T", made contiguous once
 
 
 class Printer:
@@ -133,6 +134,11 @@ class Printer:
             c, i = self.pr(other)
             (col,) = [s for s in onehot[0].args if not isinstance(s, sp.Indexed)]
             return f"_scatter_rows({c}, {self.ctx.ids}, {self.ctx.depth})", (col, i[1]), ATOM
+        left, right, keep = self.operands(factors, j_label)
+        return f"{left} @ {right}", keep, MATMUL
+
+    def operands(self, factors, j_label):
+        """The two factors of a contraction, turned so the shared axis meets in the middle."""
         (ca, ia, pa), (cb, ib, pb) = (self.node(f_) for f_ in factors)
         # Put the factor holding the row label first so that row-valued results stay (t, q).
         if ROW in ib and ROW not in ia:
@@ -140,7 +146,38 @@ class Printer:
         left = _wrap(ca, pa, ATOM) + ("" if ia[-1] == j_label else ".T")
         right = _wrap(cb, pb, ATOM) + ("" if ib[0] == j_label else ".T")
         keep = tuple(x for x in ia if x != j_label) + tuple(x for x in ib if x != j_label)
-        return f"{left} @ {right}", keep, MATMUL
+        return self.ctx.contiguous.get(left, left), self.ctx.contiguous.get(right, right), keep
+
+    # -- in place ---------------------------------------------------------------------------
+    def emit(self, e, out: str) -> list[str]:
+        """Statements leaving ``e`` in the preallocated array ``out``: no temporaries, for loops.
+
+        One product per statement goes to BLAS through ``np.dot(..., out=)``; every other term
+        or factor is applied to ``out`` in place.
+        """
+        if isinstance(e, sp.Sum) and len(e.limits) == 1:
+            (j, _, _), = e.limits
+            left, right, _ = self.operands(list(sp.Mul.make_args(e.function)),
+                                           ROW if j == self.ctx.time else j)
+            return [f"np.dot({left}, {right}, out={out})"]
+        if isinstance(e, (sp.Add, sp.Mul)):
+            (inner,) = [a for a in e.args if a.has(sp.Sum)]
+            lines = self.emit(inner, out)
+            for other in (a for a in e.args if a is not inner):
+                c, _, prec = self.node(other)
+                if isinstance(e, sp.Mul):
+                    lines.append(f"{out} *= {_wrap(c, prec, MUL + 1)}")
+                elif c.startswith("-"):
+                    lines.append(f"{out} -= {_wrap(c[1:], prec, MUL)}")
+                else:
+                    lines.append(f"{out} += {c}")
+            return lines
+        if isinstance(e, sp.Max) and 0 in e.args:
+            (arg,) = [a for a in e.args if a != 0]
+            return self.emit(arg, out) + [f"np.maximum({out}, 0, out={out})"]
+        if isinstance(e, (sp.tanh, sp.exp)):
+            return self.emit(e.args[0], out) + [f"np.{type(e).__name__}({out}, out={out})"]
+        raise TypeError(f"no in-place form for {e}")
 
 
 ADD, MUL, MATMUL, ATOM = range(4)
@@ -160,6 +197,11 @@ def _broadcast(idxs):
             raise TypeError(f"cannot broadcast axis labels {idxs}")
         merged.append(labels.pop() if labels else ANY)
     return tuple(merged)
+
+
+def numpy_inplace(expr: sp.Basic, ctx: Ctx, out: str, indent: str = "") -> str:
+    """Lines that compute ``expr`` into the existing array named ``out`` (see Printer.emit)."""
+    return "\n".join(indent + line for line in Printer(ctx).emit(expr, out)).lstrip()
 
 
 def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:

@@ -70,8 +70,7 @@ class _Problem:
     V: np.ndarray
     b: np.ndarray
     c: np.ndarray
-    s0: np.ndarray           # (B, H)
-    s0_shape: tuple
+    s0: np.ndarray           # (H,) or (B, H); (H,) is shared by a batch
     activation: str
 
 
@@ -86,20 +85,15 @@ def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
     b = check.vector("b", b, H)
     c = check.vector("c", c, K)
     x, ids, batched = check.sequence("x", x, D, "D = U.shape[1]")
-    B = x.shape[1]
-    if s0 is None:
-        s0_shape = (B, H) if batched else (H,)
-        s0 = np.zeros((B, H))
+    if s0 is None:  # one initial state per sequence
+        s0 = np.zeros((x.shape[1], H) if batched else (H,))
     else:
         s0 = check.real_array("s0", s0)
-        s0_shape = s0.shape
-        if s0.shape == (H,):
-            s0 = np.broadcast_to(s0, (B, H))
-        elif s0.shape != (B, H) or not batched:
-            raise ValueError(f"s0: expected shape ({H},)" + (f" or ({B}, {H})" if batched else "")
-                             + f", got shape {s0.shape}")
+        if s0.shape != (H,) and not (batched and s0.shape == (x.shape[1], H)):
+            raise ValueError(f"s0: expected shape ({H},)" + (f" or ({x.shape[1]}, {H})" if batched
+                                                               else "") + f", got shape {s0.shape}")
     activation = check.choice("activation", activation, ACTIVATIONS)
-    return _Problem(x, ids, batched, U, W, V, b, c, s0, s0_shape, activation)
+    return _Problem(x, ids, batched, U, W, V, b, c, s0, activation)
 
 
 def _labels(y, prob: _Problem) -> np.ndarray:
@@ -119,10 +113,6 @@ def _forward(prob: _Problem):
     P = project(prob.x, prob.U, prob.b)
     S = _FORWARD[prob.activation](P, prob.W, prob.s0)
     return S, gen.logits(S, prob.V, prob.c)
-
-
-def _unbatch(arr: np.ndarray, batched: bool, axis: int = 1) -> np.ndarray:
-    return arr if batched else np.take(arr, 0, axis=axis)
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=None) -> RNNForward:
@@ -165,8 +155,7 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=Non
         Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
     else:
         Yhat = gen.softmax(Z)
-    return RNNForward(_unbatch(S, prob.batched), _unbatch(Z, prob.batched),
-                      _unbatch(Yhat, prob.batched), loss)
+    return RNNForward(S, Z, Yhat, loss)
 
 
 def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh") -> float:
@@ -240,6 +229,6 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
     else:
         dU = gen.input_gradient_dense(prob.x, DL)
-    if len(prob.s0_shape) == 1:  # one initial state shared by the batch
+    if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
         ds0 = ds0.sum(axis=0)
     return RNNGradients(loss, dU, dW, dV, db, dc, ds0)

@@ -31,11 +31,11 @@ def finite_matrix(name: str, value, rows: int | None = None, cols: int | None = 
 def real_array(name: str, value) -> np.ndarray:
     """``value`` as float64, refusing NaN, inf, complex and non-numeric input."""
     arr = np.asarray(value)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
-                                 or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype.kind not in _REAL:  # dtype.kind: cheaper than issubdtype, called per argument
         _fail(name, _describe(arr), "a real (float) array")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if arr.dtype != np.float64:
+        arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         _fail(name, f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}", "finite values only")
     return arr
@@ -51,30 +51,27 @@ def vector(name: str, value, size: int) -> np.ndarray:
     return arr
 
 
-def is_ids(value) -> bool:
-    """True for integer arrays (token or class ids), False for float arrays (dense rows)."""
-    arr = np.asarray(value)
-    return arr.dtype != bool and np.issubdtype(arr.dtype, np.integer)
+_REAL = "fiu"  # float, signed and unsigned integer; not bool, complex or object
+_IDS = "iu"
 
 
 def sequence(name: str, value, depth: int, what: str):
-    """Inputs or labels as ``(array, ids, batched)``: ids become (T, B) int, rows (T, B, depth).
+    """Inputs or labels as ``(array, ids, batched)``: ids as intp, rows as float64, shapes kept.
 
     ``what`` names the last axis in messages ("D = U.shape[1]", "K = V.shape[0]").
     """
     arr = np.asarray(value)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
-                                 or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype.kind not in _REAL:
         _fail(name, _describe(arr), f"integer ids (T,) / (T, B) or float rows (T, {what}) / "
                                     f"(T, B, {what})")
-    ids = is_ids(arr)
+    ids = arr.dtype.kind in _IDS
     if ids:
         if arr.ndim not in (1, 2):
             _fail(name, _describe(arr), "integer ids of shape (T,) or (T, B)")
         batched = arr.ndim == 2
-        if arr.size and (arr.min() < 0 or arr.max() >= depth):
-            bad = arr.min() if arr.min() < 0 else arr.max()
-            _fail(name, f"id {bad}", f"ids in [0, {depth}) ({what})")
+        low, high = (arr.min(), arr.max()) if arr.size else (0, 0)
+        if low < 0 or high >= depth:
+            _fail(name, f"id {low if low < 0 else high}", f"ids in [0, {depth}) ({what})")
         out = arr.astype(np.intp, copy=False)
     else:
         if arr.ndim not in (2, 3):
@@ -88,8 +85,6 @@ def sequence(name: str, value, depth: int, what: str):
         _fail(name, _describe(arr), "at least one time step (T >= 1)")
     if batched and out.shape[1] == 0:
         _fail(name, _describe(arr), "at least one batch item (B >= 1)")
-    if not batched:
-        out = out[:, None]
     return out, ids, batched
 
 
@@ -99,7 +94,8 @@ def same_steps(x: np.ndarray, x_name: str, y: np.ndarray, y_name: str, y_batched
     if x_batched != y_batched:
         _fail(y_name, "a batched array" if y_batched else "an unbatched array",
               f"{'batched' if x_batched else 'unbatched'} labels to match {x_name}")
-    if x.shape[:2] != y.shape[:2]:
+    n = 2 if x_batched else 1
+    if x.shape[:n] != y.shape[:n]:
         if x_batched:
             _fail(y_name, f"T, B = {y.shape[:2]}", f"T, B = {x.shape[:2]} as in {x_name}")
         _fail(y_name, f"T = {y.shape[0]}", f"T = {x.shape[0]} steps as in {x_name}")

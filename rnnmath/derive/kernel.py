@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import Ctx, numpy_expr
+from ..codegen import Ctx, numpy_expr, numpy_inplace
 from . import rnn
 from .activation import ACTIVATIONS, activation
 from .activation import a as a_sym
@@ -52,20 +52,24 @@ def _formulas() -> dict[str, str]:
         lambda e: isinstance(e, sp.Indexed) and e.base == rnn.x,
         lambda e: sp.KroneckerDelta(e.indices[1], rnn.token[e.indices[0]]))
     ids_hoisted = rnn.collapse(one_hot, {q: (1, rnn.H), rnn.token[t]: (1, rnn.D)})
-    total = hidden["total"].expr.rhs
-    hoisted_d, recurrent_d = _split(total, rnn.delta)
+    # delta_t = f'_t * (immediate + recurrent): the product distributes, so the immediate part
+    # (lag 0 of the truncated form) is computed for all steps before the loop.
+    hoisted_d, recurrent_d = _split(hidden["total"].expr.rhs, rnn.delta)
+    loop = Ctx(_params({(F_, 0): "F[t - 1]", (rnn.delta, 1): "DL[t]"}), t,
+               contiguous={"W.T": "W_T"})
     out = {
-        "projection_dense": numpy_expr(hoisted_a, Ctx(_params({(rnn.x, 0): "X"}), t), ROWQ),
+        # Products over all steps are 2-D: (T*B, .) rows, one BLAS call each.
+        "projection_dense": numpy_expr(hoisted_a, Ctx(_params({(rnn.x, 0): "_rows(X)"}), t), ROWQ),
         "projection_ids": numpy_expr(ids_hoisted, Ctx(_params(), t), ROWQ),
-        "logits": numpy_expr(rnn.z_entry(t, q), Ctx(_params({(rnn.s, 0): "S[1:]"}), t), ROWQ),
+        "logits": numpy_expr(rnn.z_entry(t, q), Ctx(_params({(rnn.s, 0): "_rows(S[1:])"}), t), ROWQ),
         "delta_o": numpy_expr(_in_rows(cross_entropy()["general"].expr.rhs),
                               Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat"}, t), ("t", softmax.j)),
-        "immediate": numpy_expr(hoisted_d, Ctx(_params({(rnn.delta_o, 0): "DO"}), t), ROWQ),
-        "step": numpy_expr(F_[t, q] * (G_[t, q] + recurrent_d),
-                           Ctx(_params({(F_, 0): "F[t - 1]", (G_, 0): "G[t - 1]",
-                                          (rnn.delta, 1): "dl"}), t), ROWQ),
+        "lag0": numpy_expr(F_[t, q] * hoisted_d,
+                           Ctx(_params({(F_, 0): "_rows(F)", (rnn.delta_o, 0): "_rows(DO)"}), t),
+                           ROWQ),
+        "step": numpy_inplace(F_[t, q] * recurrent_d, loop, "buf", " " * 12),
         "lag": numpy_expr(F_[t, q] * recurrent_d,
-                          Ctx(_params({(F_, 0): "F[:-j]", (rnn.delta, 1): "Dj[1:]"}), t), ROWQ),
+                          Ctx(_params({(F_, 0): "F2[:-j * n]", (rnn.delta, 1): "Dj[n:]"}), t), ROWQ),
         "dV": numpy_expr(output["dV"].expr.rhs,
                          Ctx(_params({(rnn.delta_o, 0): "DO2", (rnn.s, 0): "S2"}), t), PQ),
         "dc": numpy_expr(output["dc"].expr.rhs, Ctx(_params({(rnn.delta_o, 0): "DO2"}), t), (p,)),
@@ -86,8 +90,9 @@ def _formulas() -> dict[str, str]:
              (sp.KroneckerDelta, None): "np.eye(Yhat.shape[-1])"}, t), ("t", i, j))
     for name, f in ACTIVATIONS.items():
         state = f.subs(a_sym, P_[t, q] + recurrent_a)
-        out[f"forward_{name}"] = numpy_expr(
-            state, Ctx(_params({(P_, 0): "P[t - 1]", (rnn.s, -1): "S[t - 1]"}), t), ROWQ)
+        out[f"forward_{name}"] = numpy_inplace(
+            state, Ctx(_params({(P_, 0): "P[t - 1]", (rnn.s, -1): "S[t - 1]"}), t,
+                       contiguous={"W.T": "W_T"}), "st", " " * 8)
         fprime = activation(name)["in_state"].expr.rhs.subs(s_sym, rnn.s[t, q])
         out[f"fprime_{name}"] = numpy_expr(fprime, Ctx({(rnn.s, 0): "S[1:]"}, t), ROWQ)
     return out
@@ -99,35 +104,48 @@ HEADER = '''\
 Regenerate with `python -m rnnmath.codegen` (or `make regen`); `python -m rnnmath.codegen --check`
 fails when this file differs from what the derivations produce.  NumPy only: no SymPy at import.
 
-Layout: arrays are (T, B, ...) with one row per batch item; ``S`` holds s_0..s_T, so ``S[t]`` is
-s_t and ``S[1:]`` the states that produce outputs.  The ``*2`` names are (T*B, ...) views used for
-sums over time and batch.  No input validation here: rnnmath.gradients does it once.
+Layout: arrays are (T, ...) with the time step first: (T, H) for one sequence, (T, B, H) for a
+batch.  ``S`` holds s_0..s_T, so ``S[t]`` is s_t and ``S[1:]`` the states that produce outputs.
+Products over all steps run on 2-D (T*B, .) views, one BLAS call each; inside the time loops every
+statement writes into preallocated memory.  No input validation here: rnnmath.gradients does it.
 """
 import numpy as np
 
 
+def _rows(A):
+    """(T, ..., n) as a (T*..., n) view."""
+    return A.reshape(-1, A.shape[-1])
+
+
 def _scatter_rows(A, ids, depth):
     """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
+    if len(ids) * depth <= 16384:  # short: one product with the one-hot matrix is fastest
+        one_hot = np.zeros((len(ids), depth))
+        one_hot[np.arange(len(ids)), ids] = 1.0
+        return one_hot.T @ A
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     out = np.zeros((depth, A.shape[1]))
-    np.add.at(out, ids, A)
+    out[ids[starts]] = np.add.reduceat(A[order], starts, axis=0)
     return out
 '''
 
 BODY = '''
 
 def projection_dense(X, U, b):
-    """Input part of the pre-activation, all steps at once: (T, B, D) -> (T, B, H)."""
-    return {projection_dense}
+    """Input part of the pre-activation, all steps at once: (T, ..., D) -> (T, ..., H)."""
+    return ({projection_dense}).reshape(X.shape[:-1] + (U.shape[0],))
 
 
 def projection_ids(ids, U, b):
-    """The same for one-hot inputs given as token ids (T, B): a column gather."""
+    """The same for one-hot inputs given as token ids (T, ...): a column gather."""
     return {projection_ids}
 {forward}
 
 def logits(S, V, c):
-    """z_t = V s_t + c for t = 1..T: (T, B, K)."""
-    return {logits}
+    """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
+    return ({logits}).reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
 
 
 def softmax(Z):
@@ -142,7 +160,7 @@ def softmax_jacobian(Yhat):
 
 
 def softmax_cross_entropy(Z, Y):
-    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, B, K).
+    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, ..., K).
 
     Shifting each row by its maximum leaves the softmax unchanged and keeps exp() finite.
     """
@@ -157,55 +175,55 @@ def softmax_cross_entropy(Z, Y):
 
 def parameter_gradients(S, DO, DL, W):
     """Gradients that do not depend on the input encoding: dV, dc, dW, db, ds0."""
-    H, K = S.shape[-1], DO.shape[-1]
-    S2, S_prev2 = S[1:].reshape(-1, H), S[:-1].reshape(-1, H)
-    DO2, DL2 = DO.reshape(-1, K), DL.reshape(-1, H)
+    S2, S_prev2, DO2, DL2 = _rows(S[1:]), _rows(S[:-1]), _rows(DO), _rows(DL)
     return {dV}, {dc}, {dW}, {db}, {ds0}
 
 
 def input_gradient_dense(X, DL):
-    """dU for dense inputs X (T, B, D)."""
-    X2, DL2 = X.reshape(-1, X.shape[-1]), DL.reshape(-1, DL.shape[-1])
+    """dU for dense inputs X (T, ..., D)."""
+    X2, DL2 = _rows(X), _rows(DL)
     return {dU_dense}
 
 
 def input_gradient_ids(ids, DL, D):
-    """dU for token ids (T, B): column ids[t] receives delta_t."""
-    DL2 = DL.reshape(-1, DL.shape[-1])
+    """dU for token ids (T, ...): column ids[t] receives delta_t."""
+    DL2 = _rows(DL)
     return {dU_ids}
 '''
 
 FORWARD = '''
 
 def forward_{name}(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, B, H) and s0 (B, H)."""
-    S = np.empty((P.shape[0] + 1,) + s0.shape)
+    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
+    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
+    W_T = np.ascontiguousarray(W.T)
     for t in range(1, P.shape[0] + 1):
-        S[t] = {forward}
+        st = S[t]
+        {forward}
     return S
 '''
 
 BACKWARD = '''
 
 def backward_{name}(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, B, H); ``truncate=k`` keeps k + 1 terms per E_t."""
+    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = {fprime}
-    G = {immediate}
+    DL = ({lag0}).reshape(F.shape)
     if truncate is None or truncate >= T - 1:
-        DL = np.empty_like(G)
-        dl = np.zeros_like(G[0])
-        for t in range(T, 0, -1):
-            dl = {step}
-            DL[t - 1] = dl
+        buf = np.empty_like(DL[0])
+        for t in range(T - 1, 0, -1):
+            {step}
+            DL[t - 1] += buf
         return DL
-    # Truncated: lag j carries E_{{t+j}} back to step t; all steps of one lag at once.
-    DL = F * G
-    Dj = DL
+    # Truncated: lag j carries E_{{t+j}} back to step t, for all steps of one lag at once.
+    n = DL[0].size // DL.shape[-1]  # rows per step
+    DL2, F2 = _rows(DL), _rows(F)
+    Dj = DL2
     for j in range(1, truncate + 1):
         Dj = {lag}
-        DL[:-j] += Dj
+        DL2[:-j * n] += Dj
     return DL
 '''
 
