@@ -54,7 +54,9 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+# The rnnmath of this checkout, whatever else the interpreter has installed (an editable install
+# of another checkout, for instance): the results record this tree's commit.
+sys.path[:0] = [str(ROOT), str(HERE)]
 
 import rnnmath  # noqa: E402
 
