@@ -32,7 +32,9 @@ def _scatter_rows(A, ids, depth):
 
 def projection_dense(X, U, b):
     """Input part of the pre-activation, all steps at once: (T, ..., D) -> (T, ..., H)."""
-    return (_rows(X) @ U.T + b).reshape(X.shape[:-1] + (U.shape[0],))
+    P = _rows(X) @ U.T
+    P += b
+    return P.reshape(X.shape[:-1] + (U.shape[0],))
 
 
 def projection_ids(ids, U, b):
@@ -45,11 +47,13 @@ def forward_tanh(P, W, s0):
     S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
     W_T = np.ascontiguousarray(W.T)
-    for t in range(1, P.shape[0] + 1):
-        st = S[t]
-        np.dot(S[t - 1], W_T, out=st)
-        st += P[t - 1]
-        np.tanh(st, out=st)
+    dot, tanh = np.dot, np.tanh  # local names: the loop calls them T times
+    prev = S[0]
+    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
+        dot(prev, W_T, out=st)
+        st += pt
+        tanh(st, out=st)
+        prev = st
     return S
 
 
@@ -58,17 +62,21 @@ def forward_relu(P, W, s0):
     S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
     W_T = np.ascontiguousarray(W.T)
-    for t in range(1, P.shape[0] + 1):
-        st = S[t]
-        np.dot(S[t - 1], W_T, out=st)
-        st += P[t - 1]
-        np.maximum(st, 0, out=st)
+    dot, maximum = np.dot, np.maximum  # local names: the loop calls them T times
+    prev = S[0]
+    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
+        dot(prev, W_T, out=st)
+        st += pt
+        maximum(st, 0, out=st)
+        prev = st
     return S
 
 
 def logits(S, V, c):
     """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
-    return (_rows(S[1:]) @ V.T + c).reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
+    Z = _rows(S[1:]) @ V.T
+    Z += c
+    return Z.reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
 
 
 def softmax(Z):
@@ -100,20 +108,25 @@ def backward_tanh(S, DO, W, V, truncate=None):
     """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = 1 - S[1:]**2
-    DL = (_rows(F) * (_rows(DO) @ V)).reshape(F.shape)
+    DL = _rows(DO) @ V
+    DL *= _rows(F)
+    DL = DL.reshape(F.shape)
     if truncate is None or truncate >= T - 1:
         buf = np.empty_like(DL[0])
-        for t in range(T - 1, 0, -1):
-            np.dot(DL[t], W, out=buf)
-            buf *= F[t - 1]
-            DL[t - 1] += buf
+        dot = np.dot
+        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{t+1}, ft is f'_t.
+        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
+            dot(dn, W, out=buf)
+            buf *= ft
+            dl += buf
         return DL
     # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
     n = DL[0].size // DL.shape[-1]  # rows per step
     DL2, F2 = _rows(DL), _rows(F)
     Dj = DL2
     for j in range(1, truncate + 1):
-        Dj = F2[:-j * n] * (Dj[n:] @ W)
+        Dj = Dj[n:] @ W
+        Dj *= F2[:-j * n]
         DL2[:-j * n] += Dj
     return DL
 
@@ -122,20 +135,25 @@ def backward_relu(S, DO, W, V, truncate=None):
     """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = (S[1:] > 0)
-    DL = (_rows(F) * (_rows(DO) @ V)).reshape(F.shape)
+    DL = _rows(DO) @ V
+    DL *= _rows(F)
+    DL = DL.reshape(F.shape)
     if truncate is None or truncate >= T - 1:
         buf = np.empty_like(DL[0])
-        for t in range(T - 1, 0, -1):
-            np.dot(DL[t], W, out=buf)
-            buf *= F[t - 1]
-            DL[t - 1] += buf
+        dot = np.dot
+        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{t+1}, ft is f'_t.
+        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
+            dot(dn, W, out=buf)
+            buf *= ft
+            dl += buf
         return DL
     # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
     n = DL[0].size // DL.shape[-1]  # rows per step
     DL2, F2 = _rows(DL), _rows(F)
     Dj = DL2
     for j in range(1, truncate + 1):
-        Dj = F2[:-j * n] * (Dj[n:] @ W)
+        Dj = Dj[n:] @ W
+        Dj *= F2[:-j * n]
         DL2[:-j * n] += Dj
     return DL
 

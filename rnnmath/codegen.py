@@ -36,6 +36,7 @@ class Ctx:
     ids: str = "ids"
     depth: str = "D"
     contiguous: dict = field(default_factory=dict)  # "W.T" -> "W_T", made contiguous once
+    prefix: str = "np."  # in loops, "" calls functions the template bound to local names
 
 
 class Printer:
@@ -149,20 +150,23 @@ class Printer:
         return self.ctx.contiguous.get(left, left), self.ctx.contiguous.get(right, right), keep
 
     # -- in place ---------------------------------------------------------------------------
-    def emit(self, e, out: str) -> list[str]:
-        """Statements leaving ``e`` in the preallocated array ``out``: no temporaries, for loops.
+    def emit(self, e, out: str, fresh: bool = False) -> list[str]:
+        """Statements leaving ``e`` in the array ``out``: one temporary at most, for loops.
 
-        One product per statement goes to BLAS through ``np.dot(..., out=)``; every other term
-        or factor is applied to ``out`` in place.
+        The product goes to BLAS through ``np.dot(..., out=)`` into preallocated ``out`` (or,
+        with ``fresh``, into a new array bound to ``out``); every other term or factor is then
+        applied to ``out`` in place.
         """
         if isinstance(e, sp.Sum) and len(e.limits) == 1:
             (j, _, _), = e.limits
             left, right, _ = self.operands(list(sp.Mul.make_args(e.function)),
                                            ROW if j == self.ctx.time else j)
-            return [f"np.dot({left}, {right}, out={out})"]
+            if fresh:
+                return [f"{out} = {left} @ {right}"]
+            return [f"{self.ctx.prefix}dot({left}, {right}, out={out})"]
         if isinstance(e, (sp.Add, sp.Mul)):
             (inner,) = [a for a in e.args if a.has(sp.Sum)]
-            lines = self.emit(inner, out)
+            lines = self.emit(inner, out, fresh)
             for other in (a for a in e.args if a is not inner):
                 c, _, prec = self.node(other)
                 if isinstance(e, sp.Mul):
@@ -174,9 +178,10 @@ class Printer:
             return lines
         if isinstance(e, sp.Max) and 0 in e.args:
             (arg,) = [a for a in e.args if a != 0]
-            return self.emit(arg, out) + [f"np.maximum({out}, 0, out={out})"]
+            return self.emit(arg, out, fresh) + [f"{self.ctx.prefix}maximum({out}, 0, out={out})"]
         if isinstance(e, (sp.tanh, sp.exp)):
-            return self.emit(e.args[0], out) + [f"np.{type(e).__name__}({out}, out={out})"]
+            name = self.ctx.prefix + type(e).__name__
+            return self.emit(e.args[0], out, fresh) + [f"{name}({out}, out={out})"]
         raise TypeError(f"no in-place form for {e}")
 
 
@@ -199,9 +204,9 @@ def _broadcast(idxs):
     return tuple(merged)
 
 
-def numpy_inplace(expr: sp.Basic, ctx: Ctx, out: str, indent: str = "") -> str:
-    """Lines that compute ``expr`` into the existing array named ``out`` (see Printer.emit)."""
-    return "\n".join(indent + line for line in Printer(ctx).emit(expr, out)).lstrip()
+def numpy_inplace(expr: sp.Basic, ctx: Ctx, out: str, indent: str = "", fresh: bool = False) -> str:
+    """Lines that compute ``expr`` into the array named ``out`` (see Printer.emit)."""
+    return "\n".join(indent + line for line in Printer(ctx).emit(expr, out, fresh)).lstrip()
 
 
 def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:

@@ -55,21 +55,23 @@ def _formulas() -> dict[str, str]:
     # delta_t = f'_t * (immediate + recurrent): the product distributes, so the immediate part
     # (lag 0 of the truncated form) is computed for all steps before the loop.
     hoisted_d, recurrent_d = _split(hidden["total"].expr.rhs, rnn.delta)
-    loop = Ctx(_params({(F_, 0): "F[t - 1]", (rnn.delta, 1): "DL[t]"}), t,
-               contiguous={"W.T": "W_T"})
+    loop = Ctx(_params({(F_, 0): "ft", (rnn.delta, 1): "dn"}), t, prefix="")
     out = {
         # Products over all steps are 2-D: (T*B, .) rows, one BLAS call each.
-        "projection_dense": numpy_expr(hoisted_a, Ctx(_params({(rnn.x, 0): "_rows(X)"}), t), ROWQ),
+        "projection_dense": numpy_inplace(hoisted_a, Ctx(_params({(rnn.x, 0): "_rows(X)"}), t),
+                                          "P", " " * 4, fresh=True),
         "projection_ids": numpy_expr(ids_hoisted, Ctx(_params(), t), ROWQ),
-        "logits": numpy_expr(rnn.z_entry(t, q), Ctx(_params({(rnn.s, 0): "_rows(S[1:])"}), t), ROWQ),
+        "logits": numpy_inplace(rnn.z_entry(t, q), Ctx(_params({(rnn.s, 0): "_rows(S[1:])"}), t),
+                                "Z", " " * 4, fresh=True),
         "delta_o": numpy_expr(_in_rows(cross_entropy()["general"].expr.rhs),
                               Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat"}, t), ("t", softmax.j)),
-        "lag0": numpy_expr(F_[t, q] * hoisted_d,
-                           Ctx(_params({(F_, 0): "_rows(F)", (rnn.delta_o, 0): "_rows(DO)"}), t),
-                           ROWQ),
+        "lag0": numpy_inplace(F_[t, q] * hoisted_d,
+                              Ctx(_params({(F_, 0): "_rows(F)", (rnn.delta_o, 0): "_rows(DO)"}), t),
+                              "DL", " " * 4, fresh=True),
         "step": numpy_inplace(F_[t, q] * recurrent_d, loop, "buf", " " * 12),
-        "lag": numpy_expr(F_[t, q] * recurrent_d,
-                          Ctx(_params({(F_, 0): "F2[:-j * n]", (rnn.delta, 1): "Dj[n:]"}), t), ROWQ),
+        "lag": numpy_inplace(F_[t, q] * recurrent_d,
+                             Ctx(_params({(F_, 0): "F2[:-j * n]", (rnn.delta, 1): "Dj[n:]"}), t),
+                             "Dj", " " * 8, fresh=True),
         "dV": numpy_expr(output["dV"].expr.rhs,
                          Ctx(_params({(rnn.delta_o, 0): "DO2", (rnn.s, 0): "S2"}), t), PQ),
         "dc": numpy_expr(output["dc"].expr.rhs, Ctx(_params({(rnn.delta_o, 0): "DO2"}), t), (p,)),
@@ -91,8 +93,8 @@ def _formulas() -> dict[str, str]:
     for name, f in ACTIVATIONS.items():
         state = f.subs(a_sym, P_[t, q] + recurrent_a)
         out[f"forward_{name}"] = numpy_inplace(
-            state, Ctx(_params({(P_, 0): "P[t - 1]", (rnn.s, -1): "S[t - 1]"}), t,
-                       contiguous={"W.T": "W_T"}), "st", " " * 8)
+            state, Ctx(_params({(P_, 0): "pt", (rnn.s, -1): "prev"}), t,
+                       contiguous={"W.T": "W_T"}, prefix=""), "st", " " * 8)
         fprime = activation(name)["in_state"].expr.rhs.subs(s_sym, rnn.s[t, q])
         out[f"fprime_{name}"] = numpy_expr(fprime, Ctx({(rnn.s, 0): "S[1:]"}, t), ROWQ)
     return out
@@ -135,7 +137,8 @@ BODY = '''
 
 def projection_dense(X, U, b):
     """Input part of the pre-activation, all steps at once: (T, ..., D) -> (T, ..., H)."""
-    return ({projection_dense}).reshape(X.shape[:-1] + (U.shape[0],))
+    {projection_dense}
+    return P.reshape(X.shape[:-1] + (U.shape[0],))
 
 
 def projection_ids(ids, U, b):
@@ -145,7 +148,8 @@ def projection_ids(ids, U, b):
 
 def logits(S, V, c):
     """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
-    return ({logits}).reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
+    {logits}
+    return Z.reshape((S.shape[0] - 1,) + S.shape[1:-1] + (V.shape[0],))
 
 
 def softmax(Z):
@@ -198,9 +202,11 @@ def forward_{name}(P, W, s0):
     S = np.empty((P.shape[0] + 1,) + P.shape[1:])
     S[0] = s0
     W_T = np.ascontiguousarray(W.T)
-    for t in range(1, P.shape[0] + 1):
-        st = S[t]
+    dot, {func} = np.dot, np.{func}  # local names: the loop calls them T times
+    prev = S[0]
+    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
         {forward}
+        prev = st
     return S
 '''
 
@@ -210,19 +216,22 @@ def backward_{name}(S, DO, W, V, truncate=None):
     """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
     F = {fprime}
-    DL = ({lag0}).reshape(F.shape)
+    {lag0}
+    DL = DL.reshape(F.shape)
     if truncate is None or truncate >= T - 1:
         buf = np.empty_like(DL[0])
-        for t in range(T - 1, 0, -1):
+        dot = np.dot
+        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{{t+1}}, ft is f'_t.
+        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
             {step}
-            DL[t - 1] += buf
+            dl += buf
         return DL
     # Truncated: lag j carries E_{{t+j}} back to step t, for all steps of one lag at once.
     n = DL[0].size // DL.shape[-1]  # rows per step
     DL2, F2 = _rows(DL), _rows(F)
     Dj = DL2
     for j in range(1, truncate + 1):
-        Dj = {lag}
+        {lag}
         DL2[:-j * n] += Dj
     return DL
 '''
@@ -230,6 +239,8 @@ def backward_{name}(S, DO, W, V, truncate=None):
 
 def render() -> str:
     f = _formulas()
-    forward = "".join(FORWARD.format(name=n, forward=f[f"forward_{n}"]) for n in ACTIVATIONS)
+    funcs = {"tanh": "tanh", "relu": "maximum"}
+    forward = "".join(FORWARD.format(name=n, forward=f[f"forward_{n}"], func=funcs[n])
+                      for n in ACTIVATIONS)
     backward = "".join(BACKWARD.format(name=n, fprime=f[f"fprime_{n}"], **f) for n in ACTIVATIONS)
     return HEADER + BODY.format(forward=forward, backward=backward, **f)
