@@ -11,6 +11,11 @@ statement writes into preallocated memory.  No input validation here: rnnmath.gr
 import numpy as np
 
 
+def _sigmoid(Z):
+    """1 / (1 + exp(-Z)), without overflow for large |Z|."""
+    return np.exp(-np.logaddexp(0.0, -Z))
+
+
 def _rows(A):
     """(T, ..., n) as a (T*..., n) view."""
     return A.reshape(-1, A.shape[-1])
@@ -101,6 +106,18 @@ def softmax_cross_entropy(Z, Y):
     Yhat = e / total
     loss = -float(np.sum(Y * (shifted - np.log(total))))
     DO = Yhat * Y.sum(axis=-1, keepdims=True) - Y
+    return Yhat, loss, DO
+
+
+def sigmoid_cross_entropy(Z, Y, M):
+    """Sigmoid probabilities, loss and dE/dz for binary cross-entropy, steps weighted by M.
+
+    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss uses the identity
+    -y log s(z) - (1 - y) log(1 - s(z)) = log(1 + e^z) - y z, finite for every z.
+    """
+    Yhat = _sigmoid(Z)
+    loss = float(np.sum(M * (np.logaddexp(0.0, Z) - Y * Z)))
+    DO = (Yhat - Y) * M
     return Yhat, loss, DO
 
 

@@ -16,6 +16,7 @@ from . import _generated as gen
 from . import validate as check
 
 ACTIVATIONS = ("tanh", "relu")
+OUTPUTS = ("softmax", "sigmoid")
 _FORWARD = {"tanh": gen.forward_tanh, "relu": gen.forward_relu}
 _BACKWARD = {"tanh": gen.backward_tanh, "relu": gen.backward_relu}
 
@@ -96,7 +97,7 @@ def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
     return _Problem(x, ids, batched, U, W, V, b, c, s0, activation)
 
 
-def _labels(y, prob: _Problem) -> np.ndarray:
+def _labels(y, prob: _Problem, output: str) -> np.ndarray:
     K = prob.V.shape[0]
     y, ids, batched = check.sequence("y", y, K, "K = V.shape[0]")
     check.same_steps(prob.x, "x", y, "y", batched, prob.batched)
@@ -105,7 +106,33 @@ def _labels(y, prob: _Problem) -> np.ndarray:
     if np.any(y < 0):
         bad = tuple(int(i) for i in np.argwhere(y < 0)[0])
         raise ValueError(f"y: expected non-negative label rows, got {y[bad]} at index {bad}")
+    if output == "sigmoid" and np.any(y > 1):
+        bad = tuple(int(i) for i in np.argwhere(y > 1)[0])
+        raise ValueError(f"y: expected labels in [0, 1] for sigmoid outputs, got {y[bad]} at "
+                         f"index {bad}")
     return y
+
+
+def _mask(mask, prob: _Problem):
+    """Step weights as (T, ..., 1), or None."""
+    if mask is None:
+        return None
+    m = check.real_array("mask", mask)
+    steps = prob.x.shape[:2] if prob.batched else prob.x.shape[:1]
+    if m.shape != steps:
+        raise ValueError(f"mask: expected shape {steps} (one weight per step"
+                         f"{' and batch item' if prob.batched else ''}), got shape {m.shape}")
+    if np.any(m < 0):
+        raise ValueError(f"mask: expected non-negative weights, got {m.min()}")
+    return m[..., None]
+
+
+def _loss(Z, Y, M, output):
+    """(probabilities, loss, dE/dz) of the chosen output layer, steps weighted by M."""
+    if output == "sigmoid":
+        return gen.sigmoid_cross_entropy(Z, Y, 1.0 if M is None else M)
+    # Softmax cross-entropy is linear in the label row: weighting E_t by m_t is scaling y_t.
+    return gen.softmax_cross_entropy(Z, Y if M is None else M * Y)
 
 
 def _forward(prob: _Problem):
@@ -115,7 +142,8 @@ def _forward(prob: _Problem):
     return S, gen.logits(S, prob.V, prob.c)
 
 
-def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=None) -> RNNForward:
+def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
+                y=None, mask=None) -> RNNForward:
     """Run the RNN forward and return states, logits, probabilities (and the loss if ``y``).
 
     Parameters
@@ -130,8 +158,10 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=Non
     s0 : (H,) or (B, H) float, optional
         Initial state; zeros if omitted.
     activation : {"tanh", "relu"}
-    y : optional
-        Labels as in :func:`rnn_gradients`; when given, ``loss`` is filled in.
+    output : {"softmax", "sigmoid"}
+        Probabilities over K exclusive classes, or K independent yes/no probabilities.
+    y, mask : optional
+        Labels and step weights as in :func:`rnn_gradients`; with ``y``, ``loss`` is filled in.
 
     Returns
     -------
@@ -149,16 +179,19 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", y=Non
     True
     """
     prob = _prepare(x, U, W, V, b, c, s0, activation)
+    output = check.choice("output", output, OUTPUTS)
+    M = _mask(mask, prob)
     S, Z = _forward(prob)
     loss = None
     if y is not None:
-        Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
+        Yhat, loss, _ = _loss(Z, _labels(y, prob, output), M, output)
     else:
-        Yhat = gen.softmax(Z)
+        Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     return RNNForward(S, Z, Yhat, loss)
 
 
-def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh") -> float:
+def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
+             mask=None) -> float:
     """The loss :math:`E` alone (arguments as in :func:`rnn_gradients`).
 
     Examples
@@ -168,11 +201,12 @@ def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh") -> fl
     >>> print(f"{rnn_loss([0, 1], [2, 3], U, W, V):.6f}")  # uniform guesses: 2 log 4
     2.772589
     """
-    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, y=y).loss
+    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output, y=y,
+                       mask=mask).loss
 
 
 def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
-                  truncate=None) -> RNNGradients:
+                  output="softmax", mask=None, truncate=None) -> RNNGradients:
     r"""Loss and exact gradients of the summed cross-entropy, by (truncated) BPTT.
 
     Parameters
@@ -192,6 +226,14 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         Initial state, zeros if omitted; ``ds0`` has the shape of ``s0`` ((H,) or (B, H) when
         omitted, one per sequence).
     activation : {"tanh", "relu"}
+    output : {"softmax", "sigmoid"}
+        ``"softmax"``: exclusive classes, cross-entropy.  ``"sigmoid"``: K independent
+        probabilities with binary cross-entropy (multi-label; label rows in [0, 1]).
+        Either way :math:`\partial E_t/\partial z_t` is prediction minus label (times the row
+        sum of the labels, for softmax).
+    mask : (T,) or (T, B) float >= 0, optional
+        Step weights, :math:`E = \sum_t m_t E_t`: 0 for steps without a target (many-to-one,
+        one-to-many, encoder-decoder).  None weighs every step by 1.
     truncate : int >= 0, optional
         None for full BPTT.  ``k``: each :math:`E_t` sends its error back through at most ``k``
         earlier steps (k + 1 terms), the semantics of the classic ``bptt_truncate`` loop.
@@ -219,10 +261,12 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     True
     """
     prob = _prepare(x, U, W, V, b, c, s0, activation)
-    Y = _labels(y, prob)
+    output = check.choice("output", output, OUTPUTS)
+    Y = _labels(y, prob, output)
+    M = _mask(mask, prob)
     k = check.truncate(truncate)
     S, Z = _forward(prob)
-    _, loss, DO = gen.softmax_cross_entropy(Z, Y)
+    _, loss, DO = _loss(Z, Y, M, output)
     DL = _BACKWARD[prob.activation](S, DO, prob.W, prob.V, k)
     dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
     if prob.ids:

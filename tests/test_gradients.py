@@ -13,7 +13,7 @@ TOL = 1e-7
 
 
 def make_problem(seed, *, T=4, B=None, D=3, H=4, K=3, x="ids", y="ids", activation="tanh",
-                 biases=True, s0="none"):
+                 biases=True, s0="none", output="softmax", mask=None):
     """A random instance; relu instances are redrawn until no pre-activation sits near its kink."""
     rng = np.random.default_rng(seed)
     batch = () if B is None else (B,)
@@ -33,12 +33,20 @@ def make_problem(seed, *, T=4, B=None, D=3, H=4, K=3, x="ids", y="ids", activati
             ys = rng.random(size=(T,) + batch + (K,))
             if y == "soft":
                 ys /= ys.sum(axis=-1, keepdims=True)
+            if y == "multilabel":
+                ys = (ys > 0.5).astype(float)
+        if mask == "last":      # many-to-one
+            params["mask"] = np.zeros((T,) + batch)
+            params["mask"][-1] = 1.0
+        elif mask == "weights":
+            params["mask"] = rng.random((T,) + batch)
         if activation != "relu" or min_preactivation(xs, params) > 0.05:
             return xs, ys, params
 
 
 def min_preactivation(x, params):
     """Smallest |a_t| over the forward pass (finite differences are invalid across a kink)."""
+    params = {k: v for k, v in params.items() if k != "mask"}
     out = rnn_forward(x, **params, activation="relu")
     S, U, W = out.states, params["U"], params["W"]
     X = np.eye(U.shape[1])[x] if np.issubdtype(np.asarray(x).dtype, np.integer) else x
@@ -46,7 +54,8 @@ def min_preactivation(x, params):
     return float(np.abs(A).min())
 
 
-def reference_loss(x, y, U, W, V, b=None, c=None, s0=None, activation="tanh"):
+def reference_loss(x, y, U, W, V, b=None, c=None, s0=None, activation="tanh", output="softmax",
+                   mask=None):
     """E for one unbatched or batched problem, step by step in extended precision."""
     ld = np.longdouble
     U, W, V = (np.asarray(m, dtype=ld) for m in (U, W, V))
@@ -58,13 +67,19 @@ def reference_loss(x, y, U, W, V, b=None, c=None, s0=None, activation="tanh"):
     Y = np.eye(K, dtype=ld)[y] if np.issubdtype(y.dtype, np.integer) else y.astype(ld)
     s = np.zeros(X.shape[1:-1] + (H,), ld) if s0 is None else np.asarray(s0, ld) + np.zeros(X.shape[1:-1] + (H,), ld)
     f = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0))
+    weights = np.ones(X.shape[:-1], ld) if mask is None else np.asarray(mask, ld)
     loss = ld(0)
     for t in range(X.shape[0]):
         s = f(X[t] @ U.T + s @ W.T + b)
         z = s @ V.T + c
-        m = z.max(axis=-1, keepdims=True)
-        log_p = z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
-        loss -= (Y[t] * log_p).sum()
+        if output == "softmax":
+            m = z.max(axis=-1, keepdims=True)
+            log_p = z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+            e_t = -(Y[t] * log_p).sum(axis=-1)
+        else:  # binary cross-entropy of sigmoid outputs, written from its definition
+            p = 1 / (1 + np.exp(-z))
+            e_t = -(Y[t] * np.log(p) + (1 - Y[t]) * np.log(1 - p)).sum(axis=-1)
+        loss += (weights[t] * e_t).sum()
     return loss
 
 
@@ -79,6 +94,11 @@ CASES = {
     "dense/ids/tanh/no-bias/s0": dict(x="dense", biases=False, s0="shared"),
     "ids/ids/tanh/T=1": dict(T=1, s0="shared"),
     "ids/ids/tanh/long": dict(T=12, H=5, K=4, D=6),
+    "sigmoid/multilabel": dict(x="dense", y="multilabel", output="sigmoid"),
+    "sigmoid/soft/relu/batch": dict(y="soft", output="sigmoid", activation="relu", B=2),
+    "mask/many-to-one": dict(mask="last"),
+    "mask/weights/batch/sigmoid": dict(B=2, mask="weights", y="multilabel", output="sigmoid"),
+    "mask/weights/soft": dict(x="dense", y="unnormalised", mask="weights"),
 }
 
 
@@ -86,14 +106,14 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_gradients_match_finite_differences(case, seed, record_error):
     x, y, params = make_problem(seed, **CASES[case])
-    act = CASES[case].get("activation", "tanh")
-    g = rnn_gradients(x, y, **params, activation=act)
+    opts = dict(activation=CASES[case].get("activation", "tanh"),
+                output=CASES[case].get("output", "softmax"), mask=params.pop("mask", None))
+    g = rnn_gradients(x, y, **params, **opts)
     grads = {k: v for k, v in g.as_dict().items() if k in params}
-    check = gradient_check(lambda **p: reference_loss(x, y, **p, activation=act), params, grads,
-                           h=1e-4)
+    check = gradient_check(lambda **p: reference_loss(x, y, **p, **opts), params, grads, h=1e-4)
     record_error("rnn_gradients vs central differences", check.worst)
     assert check.worst < TOL, str(check)
-    assert g.loss == pytest.approx(float(reference_loss(x, y, **params, activation=act)), rel=1e-12)
+    assert g.loss == pytest.approx(float(reference_loss(x, y, **params, **opts)), rel=1e-12)
 
 
 @pytest.mark.parametrize("case", ["ids/ids/tanh", "dense/soft/tanh"])
@@ -172,3 +192,16 @@ def test_truncation_changes_gradients_but_not_V():
     full, short = rnn_gradients(x, y, **params), rnn_gradients(x, y, **params, truncate=1)
     assert np.allclose(full.dV, short.dV) and np.allclose(full.dc, short.dc)
     assert not np.allclose(full.dW, short.dW)
+
+
+def test_many_to_one_mask_equals_loss_of_last_step_only():
+    x, y, params = make_problem(7, T=5, mask="last")
+    mask = params.pop("mask")
+    g = rnn_gradients(x, y, **params, mask=mask)
+    # Same thing, literally: labels only at the last step, as label rows of zeros elsewhere.
+    rows = np.eye(3)[y]
+    rows[:-1] = 0.0
+    h = rnn_gradients(x, rows, **params)
+    for name in ("dU", "dW", "dV", "db", "dc", "ds0"):
+        assert np.allclose(getattr(g, name), getattr(h, name), rtol=1e-12, atol=1e-15)
+    assert g.loss == pytest.approx(h.loss)

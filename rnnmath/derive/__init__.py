@@ -4,8 +4,11 @@ Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` n
 """
 from __future__ import annotations
 
+from . import gru, lstm
+from . import dynamics
 from .activation import activation
 from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
+from .outputs import sigmoid_cross_entropy, softmax_binary_cross_entropy, step_mask
 from .softmax import cross_entropy, jacobian
 from .steps import Derivation, Step
 
@@ -15,5 +18,7 @@ __all__ = ["Derivation", "Step", "derivations"]
 def derivations() -> dict[str, Derivation]:
     """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
     found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
-             jacobian_products(), truncated(), activation("tanh"), activation("relu")]
+             jacobian_products(), truncated(), activation("tanh"), activation("relu"),
+             *lstm.derivations(), *gru.derivations()]
+    found += dynamics.derivations()
     return {d.key: d for d in found}

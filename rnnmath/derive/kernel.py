@@ -14,14 +14,14 @@ from . import rnn
 from .activation import ACTIVATIONS, activation
 from .activation import a as a_sym
 from .activation import s as s_sym
-from . import softmax
+from . import outputs, softmax
 from .softmax import cross_entropy, jacobian
 from .softmax import y as y1
 from .softmax import yhat as yhat1
 
 t, q, p = rnn.t, rnn.q, rnn.p
 ROWQ, PQ = ("t", q), (p, q)
-P_, G_, F_, Y_, YH_ = (sp.IndexedBase(n) for n in ("P", "G", "F", "Y", "Yhat"))
+P_, G_, F_, Y_, YH_, M_ = (sp.IndexedBase(n) for n in ("P", "G", "F", "Y", "Yhat", "M"))
 
 
 def _split(expr: sp.Expr, recurrent: sp.IndexedBase):
@@ -84,6 +84,14 @@ def _formulas() -> dict[str, str]:
         "db": numpy_expr(hidden["db"].expr.rhs, Ctx(_params({(rnn.delta, 0): "DL2"}), t), (p,)),
         "ds0": numpy_expr(hidden["ds0"].expr.rhs, Ctx(_params({(rnn.delta, 1): "DL[0]"}), t), ROWQ),
     }
+    # Sigmoid outputs: the derived scalar result, one class of one step, laid over rows (t, k).
+    k = softmax.k
+    per_entry = {outputs.yhat: YH_[t, k], outputs.y: Y_[t, k], outputs.m: M_[t, k]}
+    sig_delta = outputs.step_mask()["gradient"].expr.rhs.subs(
+        sp.Symbol(r"\delta^{o}_{t}"), outputs.sigmoid_cross_entropy()["result"].expr.rhs)
+    out["sigmoid_delta_o"] = numpy_expr(sig_delta.subs(per_entry),
+                                        Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat", (M_, 0): "M"}, t),
+                                        ("t", k))
     i, j = softmax.i, softmax.j
     out["softmax_jacobian"] = numpy_expr(
         jacobian()["jacobian"].expr.rhs,
@@ -112,6 +120,11 @@ Products over all steps run on 2-D (T*B, .) views, one BLAS call each; inside th
 statement writes into preallocated memory.  No input validation here: rnnmath.gradients does it.
 """
 import numpy as np
+
+
+def _sigmoid(Z):
+    """1 / (1 + exp(-Z)), without overflow for large |Z|."""
+    return np.exp(-np.logaddexp(0.0, -Z))
 
 
 def _rows(A):
@@ -174,6 +187,18 @@ def softmax_cross_entropy(Z, Y):
     Yhat = e / total
     loss = -float(np.sum(Y * (shifted - np.log(total))))
     DO = {delta_o}
+    return Yhat, loss, DO
+
+
+def sigmoid_cross_entropy(Z, Y, M):
+    """Sigmoid probabilities, loss and dE/dz for binary cross-entropy, steps weighted by M.
+
+    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss uses the identity
+    -y log s(z) - (1 - y) log(1 - s(z)) = log(1 + e^z) - y z, finite for every z.
+    """
+    Yhat = _sigmoid(Z)
+    loss = float(np.sum(M * (np.logaddexp(0.0, Z) - Y * Z)))
+    DO = {sigmoid_delta_o}
     return Yhat, loss, DO
 {backward}
 
