@@ -3,6 +3,8 @@
 Importing :mod:`rnnmath` loads NumPy only; the derivations live in :mod:`rnnmath.derive`
 (SymPy) and are imported on demand.
 """
+from .clip import clip_elementwise, clip_global_norm, global_norm, gradient_cosine
+from .dynamics import state_jacobian_norms
 from .gradients import RNNForward, RNNGradients, rnn_forward, rnn_gradients, rnn_loss
 from .numeric import GradientCheck, gradient_check, numerical_gradient, relative_error
 from .softmax import softmax, softmax_jacobian
@@ -11,7 +13,11 @@ __all__ = [
     "GradientCheck",
     "RNNForward",
     "RNNGradients",
+    "clip_elementwise",
+    "clip_global_norm",
+    "global_norm",
     "gradient_check",
+    "gradient_cosine",
     "numerical_gradient",
     "relative_error",
     "rnn_forward",
@@ -19,5 +25,6 @@ __all__ = [
     "rnn_loss",
     "softmax",
     "softmax_jacobian",
+    "state_jacobian_norms",
 ]
 __version__ = "0.1.0"

@@ -120,6 +120,108 @@ FIGURES: dict[str, Callable[[Any], str]] = {
 }
 
 
+# --- vanishing and exploding (docs/vanishing.md) and clipping (docs/clipping.md) ---------------
+# Both pages build the same networks in their doctests, so the numbers they quote are the ones
+# these figures plot.
+
+# Spectral radii of W for the vanishing page, from clearly contracting to clearly expanding.
+DYNAMICS_RADII = (0.5, 0.9, 1.0, 1.1, 1.5, 3.0)
+
+
+def _dynamics_network(H: int = 32, D: int = 8, T: int = 100, seed: int = 0):
+    """``(G, U, x)``: a Gaussian recurrent matrix (to be scaled), input weights, token ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    G = rng.normal(size=(H, H))
+    U = 0.5 * rng.normal(size=(H, D))
+    x = rng.integers(0, D, size=T)
+    return G, U, x
+
+
+def vanishing_norms_figure(ax) -> str:
+    import numpy as np
+    from matplotlib import cm
+
+    from rnnmath import state_jacobian_norms
+
+    G, U, x = _dynamics_network()
+    radius_of_G = np.abs(np.linalg.eigvals(G)).max()
+    T = len(x)
+    # Two panels in the figure's one slot: replace the axes the drawing helper made.
+    fig = ax.figure
+    ax.remove()
+    panels = fig.subplots(1, 2, sharey=True)
+    colours = cm.viridis(np.linspace(0.0, 0.9, len(DYNAMICS_RADII)))
+    for panel, activation in zip(panels, ("tanh", "relu")):
+        for rho, colour in zip(DYNAMICS_RADII, colours):
+            N = state_jacobian_norms(x, U, G * (rho / radius_of_G), activation=activation)
+            row = N[T, ::-1]                       # row[lag] = ||ds_T/ds_{T-lag}||_2
+            lags = np.arange(T + 1)
+            shown = row > 0                        # an exact 0 (all units off) has no log
+            panel.semilogy(lags[shown], row[shown], color=colour, lw=1.6, label=f"ρ(W) = {rho:g}")
+        panel.set_title(activation, fontsize=10)
+        panel.set_xlabel("lag T − k")
+        panel.grid(True, which="major", color="0.9", lw=0.6)
+        panel.spines[["top", "right"]].set_visible(False)
+    panels[0].set_ylabel("‖∂s_T / ∂s_k‖₂")
+    panels[1].legend(frameon=False, fontsize=8, loc="lower left")
+    return ("How much of the last state's sensitivity survives each lag: ‖∂s_T/∂s_k‖₂ for "
+            "one sequence (T = 100, H = 32), the same Gaussian W scaled to each spectral "
+            "radius ρ(W), tanh (left) and relu (right); computed with state_jacobian_norms "
+            "when this site was built. The products shrink geometrically for small radii and "
+            "grow for large ones. relu zeroes the rows of its switched-off units (more than "
+            "half of them here), so its products shrink faster than tanh's at small radii; "
+            "nothing saturates, so at radius 3 they grow faster.")
+
+
+def _clipping_network(rho: float, T: int = 25, H: int = 8, D: int = 5, K: int = 4,
+                      seed: int = 2):
+    """The clipping page's tanh network, with W scaled to spectral radius ``rho``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(H, H))
+    W *= rho / np.abs(np.linalg.eigvals(W)).max()
+    params = dict(U=0.5 * rng.normal(size=(H, D)), W=W, V=rng.normal(size=(K, H)),
+                  b=np.zeros(H), c=np.zeros(K), s0=np.zeros(H))
+    x, y = rng.integers(0, D, size=T), rng.integers(0, K, size=T)
+    return x, y, params
+
+
+def clipping_direction_figure(ax) -> str:
+    import numpy as np
+
+    from rnnmath import clip_elementwise, clip_global_norm, gradient_cosine, rnn_gradients
+
+    limits = np.logspace(-2, 4, 121)
+    for rho, colour in ((2.0, "#d62728"), (0.5, "#1f77b4")):
+        x, y, params = _clipping_network(rho)
+        g = rnn_gradients(x, y, **params)
+        cosines = [gradient_cosine(clip_elementwise(g, limit), g) for limit in limits]
+        ax.semilogx(limits, cosines, color=colour, lw=1.8,
+                    label=f"elementwise, ρ(W) = {rho:g}")
+        global_cos = [gradient_cosine(clip_global_norm(g, limit)[0], g) for limit in limits]
+        ax.semilogx(limits, global_cos, color="0.3", lw=1, ls="--",
+                    label="global norm, either network" if rho == 2.0 else None)
+    ax.axvline(5.0, color="0.5", lw=0.8, ls=":")
+    ax.text(5.0, 0.02, " ±5", color="0.4", fontsize=9, va="bottom")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("threshold (ℓ for elementwise, θ for global norm)")
+    ax.set_ylabel("cosine(clipped, unclipped)")
+    ax.legend(frameon=False, fontsize=9, loc="lower right")
+    return ("The direction of the clipped gradient against the threshold, for the tanh network "
+            "of this page (T = 25, H = 8) with W at spectral radius 2 (its gradient explodes) "
+            "and 0.5; computed with rnn_gradients and the clipping functions when this site "
+            "was built. Global-norm clipping (dashed) keeps the cosine at 1 for every "
+            "threshold. Elementwise clipping bends the gradient as soon as the largest entry "
+            "exceeds ℓ, and the smaller ℓ, the more it bends.")
+
+
+FIGURES["vanishing-norms"] = vanishing_norms_figure
+FIGURES["clipping-direction"] = clipping_direction_figure
+
+
 # --- drawing --------------------------------------------------------------------------------
 
 def _svg(name: str, draw: Callable[[Any], str]) -> tuple[str, str]:
