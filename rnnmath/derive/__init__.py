@@ -4,7 +4,6 @@ Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` n
 """
 from __future__ import annotations
 
-from . import gru, lstm
 from . import dynamics
 from .activation import activation
 from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
@@ -19,6 +18,6 @@ def derivations() -> dict[str, Derivation]:
     """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
     found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
              jacobian_products(), truncated(), activation("tanh"), activation("relu"),
-             *lstm.derivations(), *gru.derivations()]
+             sigmoid_cross_entropy(), softmax_binary_cross_entropy(), step_mask()]
     found += dynamics.derivations()
     return {d.key: d for d in found}
