@@ -16,6 +16,11 @@ def _sigmoid(Z):
     return np.exp(-np.logaddexp(0.0, -Z))
 
 
+def _add_one_hot(A, ids, value):
+    """A[..., ids[...]] += value, in place, for A (..., K) and integer ids (...)."""
+    A.reshape(-1, A.shape[-1])[np.arange(ids.size), ids.ravel()] += value
+
+
 def _rows(A):
     """(T, ..., n) as a (T*..., n) view."""
     return A.reshape(-1, A.shape[-1])
@@ -107,6 +112,23 @@ def softmax_cross_entropy(Z, Y):
     loss = -float(np.sum(Y * (shifted - np.log(total))))
     DO = Yhat * Y.sum(axis=-1, keepdims=True) - Y
     return Yhat, loss, DO
+
+
+def softmax_cross_entropy_ids(Z, labels, M):
+    """Summed loss and dE/dz for softmax outputs and class ids (T, ...), steps weighted by M.
+
+    The same as softmax_cross_entropy with one-hot label rows, without building them.
+    """
+    shifted = Z - Z.max(axis=-1, keepdims=True)
+    Yhat = np.exp(shifted)
+    total = Yhat.sum(axis=-1, keepdims=True)
+    Yhat /= total
+    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)
+    loss = -float(np.sum(M * (picked - np.log(total))))
+    DO = Yhat
+    _add_one_hot(DO, labels, -1)
+    DO *= M
+    return loss, DO
 
 
 def sigmoid_cross_entropy(Z, Y, M):

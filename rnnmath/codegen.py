@@ -164,8 +164,17 @@ class Printer:
             if fresh:
                 return [f"{out} = {left} @ {right}"]
             return [f"{self.ctx.prefix}dot({left}, {right}, out={out})"]
+        if isinstance(e, sp.Add) and not e.has(sp.Sum) and e.has(sp.KroneckerDelta):
+            # prediction minus a one-hot label: bind the rest, then subtract at the label ids
+            onehot = [a for a in e.args if a.has(sp.KroneckerDelta)]
+            rest, _, _ = self.node(sp.Add(*[a for a in e.args if a not in onehot]))
+            lines = [f"{out} = {rest}" if fresh else f"np.copyto({out}, {rest})"]
+            for term in onehot:
+                coeff, _ = term.as_coeff_Mul()
+                lines.append(f"_add_one_hot({out}, {self.ctx.ids}, {coeff})")
+            return lines
         if isinstance(e, (sp.Add, sp.Mul)):
-            (inner,) = [a for a in e.args if a.has(sp.Sum)]
+            (inner,) = [a for a in e.args if a.has(sp.Sum) or a.has(sp.KroneckerDelta)]
             lines = self.emit(inner, out, fresh)
             for other in (a for a in e.args if a is not inner):
                 c, _, prec = self.node(other)

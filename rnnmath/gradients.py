@@ -98,11 +98,12 @@ def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
 
 
 def _labels(y, prob: _Problem, output: str) -> np.ndarray:
+    """Class ids (T, ...) as intp, or label rows (T, ..., K) as float64."""
     K = prob.V.shape[0]
     y, ids, batched = check.sequence("y", y, K, "K = V.shape[0]")
     check.same_steps(prob.x, "x", y, "y", batched, prob.batched)
-    if ids:  # class ids become one-hot label rows
-        return np.eye(K)[y]
+    if ids:
+        return y
     if np.any(y < 0):
         bad = tuple(int(i) for i in np.argwhere(y < 0)[0])
         raise ValueError(f"y: expected non-negative label rows, got {y[bad]} at index {bad}")
@@ -128,11 +129,15 @@ def _mask(mask, prob: _Problem):
 
 
 def _loss(Z, Y, M, output):
-    """(probabilities, loss, dE/dz) of the chosen output layer, steps weighted by M."""
+    """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows."""
+    if Y.dtype.kind == "i" and output == "softmax":
+        return gen.softmax_cross_entropy_ids(Z, Y, 1.0 if M is None else M)
+    if Y.dtype.kind == "i":
+        Y = np.eye(Z.shape[-1])[Y]
     if output == "sigmoid":
-        return gen.sigmoid_cross_entropy(Z, Y, 1.0 if M is None else M)
+        return gen.sigmoid_cross_entropy(Z, Y, 1.0 if M is None else M)[1:]
     # Softmax cross-entropy is linear in the label row: weighting E_t by m_t is scaling y_t.
-    return gen.softmax_cross_entropy(Z, Y if M is None else M * Y)
+    return gen.softmax_cross_entropy(Z, Y if M is None else M * Y)[1:]
 
 
 def _forward(prob: _Problem):
@@ -183,10 +188,9 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     M = _mask(mask, prob)
     S, Z = _forward(prob)
     loss = None
+    Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     if y is not None:
-        Yhat, loss, _ = _loss(Z, _labels(y, prob, output), M, output)
-    else:
-        Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
+        loss, _ = _loss(Z, _labels(y, prob, output), M, output)
     return RNNForward(S, Z, Yhat, loss)
 
 
@@ -266,7 +270,7 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     M = _mask(mask, prob)
     k = check.truncate(truncate)
     S, Z = _forward(prob)
-    _, loss, DO = _loss(Z, Y, M, output)
+    loss, DO = _loss(Z, Y, M, output)
     DL = _BACKWARD[prob.activation](S, DO, prob.W, prob.V, k)
     dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
     if prob.ids:

@@ -84,6 +84,12 @@ def _formulas() -> dict[str, str]:
         "db": numpy_expr(hidden["db"].expr.rhs, Ctx(_params({(rnn.delta, 0): "DL2"}), t), (p,)),
         "ds0": numpy_expr(hidden["ds0"].expr.rhs, Ctx(_params({(rnn.delta, 1): "DL[0]"}), t), ROWQ),
     }
+    # Class ids as labels: y_j = [j = iota_t] in the normalised step, times the step weight.
+    j = softmax.j
+    normalised = cross_entropy()["normalised"].expr.rhs.subs(y1[j], sp.KroneckerDelta(j, rnn.token[t]))
+    out["delta_o_ids"] = numpy_inplace(
+        M_[t, j] * _in_rows(normalised),
+        Ctx({(YH_, 0): "Yhat", (M_, 0): "M"}, t, ids="labels"), "DO", " " * 4, fresh=True)
     # Sigmoid outputs: the derived scalar result, one class of one step, laid over rows (t, k).
     k = softmax.k
     per_entry = {outputs.yhat: YH_[t, k], outputs.y: Y_[t, k], outputs.m: M_[t, k]}
@@ -125,6 +131,11 @@ import numpy as np
 def _sigmoid(Z):
     """1 / (1 + exp(-Z)), without overflow for large |Z|."""
     return np.exp(-np.logaddexp(0.0, -Z))
+
+
+def _add_one_hot(A, ids, value):
+    """A[..., ids[...]] += value, in place, for A (..., K) and integer ids (...)."""
+    A.reshape(-1, A.shape[-1])[np.arange(ids.size), ids.ravel()] += value
 
 
 def _rows(A):
@@ -188,6 +199,21 @@ def softmax_cross_entropy(Z, Y):
     loss = -float(np.sum(Y * (shifted - np.log(total))))
     DO = {delta_o}
     return Yhat, loss, DO
+
+
+def softmax_cross_entropy_ids(Z, labels, M):
+    """Summed loss and dE/dz for softmax outputs and class ids (T, ...), steps weighted by M.
+
+    The same as softmax_cross_entropy with one-hot label rows, without building them.
+    """
+    shifted = Z - Z.max(axis=-1, keepdims=True)
+    Yhat = np.exp(shifted)
+    total = Yhat.sum(axis=-1, keepdims=True)
+    Yhat /= total
+    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)
+    loss = -float(np.sum(M * (picked - np.log(total))))
+    {delta_o_ids}
+    return loss, DO
 
 
 def sigmoid_cross_entropy(Z, Y, M):
