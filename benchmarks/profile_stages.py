@@ -46,27 +46,27 @@ def stages(wl):
         from rnnmath import gradients as G
         from rnnmath import validate as check
         prob = G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh")
-        Y = G._labels(wl.y, prob)
+        Y = G._labels(wl.y, prob, "softmax")
         project = gen.projection_ids if prob.ids else gen.projection_dense
         P = project(prob.x, prob.U, prob.b)
         S = gen.forward_tanh(P, prob.W, prob.s0)
         Z = gen.logits(S, prob.V, prob.c)
-        _, _, DO = gen.softmax_cross_entropy(Z, Y)
+        _, DO = G._loss(Z, Y, None, "softmax")
         k = check.truncate(wl.truncate)
-        DL = gen.backward_tanh(S, DO, prob.W, prob.V, k)
+        DL = gen.backward(gen.fprime_tanh(S), DO, prob.W, prob.V, k)
     except (AttributeError, TypeError, ImportError) as e:
         raise SystemExit(f"rnnmath's internals changed ({e}); update this diagnostic")
     in_grad = ((lambda: gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])) if prob.ids
                else (lambda: gen.input_gradient_dense(prob.x, DL)))
     return {
-        "validation (_prepare, _labels one-hot, truncate)":
-            lambda: (G._labels(wl.y, G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh")),
-                     check.truncate(wl.truncate)),
+        "validation (_prepare, _labels, truncate)":
+            lambda: (G._labels(wl.y, G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh"),
+                               "softmax"), check.truncate(wl.truncate)),
         "projection (hoisted U x + b)": lambda: project(prob.x, prob.U, prob.b),
         "forward time loop": lambda: gen.forward_tanh(P, prob.W, prob.s0),
         "logits": lambda: gen.logits(S, prob.V, prob.c),
-        "softmax + cross-entropy": lambda: gen.softmax_cross_entropy(Z, Y),
-        "backward (F, G, loop or lags)": lambda: gen.backward_tanh(S, DO, prob.W, prob.V, k),
+        "softmax + cross-entropy": lambda: G._loss(Z, Y, None, "softmax"),
+        "backward (F, G, loop or lags)": lambda: gen.backward(gen.fprime_tanh(S), DO, prob.W, prob.V, k),
         "parameter_gradients (dV dc dW db ds0)": lambda: gen.parameter_gradients(S, DO, DL, prob.W),
         "input gradient dU": in_grad,
     }

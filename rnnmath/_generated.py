@@ -143,37 +143,22 @@ def sigmoid_cross_entropy(Z, Y, M):
     return Yhat, loss, DO
 
 
-def backward_tanh(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
-    T = DO.shape[0]
-    F = 1 - S[1:]**2
-    DL = _rows(DO) @ V
-    DL *= _rows(F)
-    DL = DL.reshape(F.shape)
-    if truncate is None or truncate >= T - 1:
-        buf = np.empty_like(DL[0])
-        dot = np.dot
-        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{t+1}, ft is f'_t.
-        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
-            dot(dn, W, out=buf)
-            buf *= ft
-            dl += buf
-        return DL
-    # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
-    n = DL[0].size // DL.shape[-1]  # rows per step
-    DL2, F2 = _rows(DL), _rows(F)
-    Dj = DL2
-    for j in range(1, truncate + 1):
-        Dj = Dj[n:] @ W
-        Dj *= F2[:-j * n]
-        DL2[:-j * n] += Dj
-    return DL
+def fprime_tanh(S):
+    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
+    return 1 - S[1:]**2
 
 
-def backward_relu(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
+def fprime_relu(S):
+    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
+    return (S[1:] > 0)
+
+
+def backward(F, DO, W, V, truncate=None):
+    """delta_t = dE/da_t for t = 1..T, (T, ..., H), from F = f'(a_t) and DO = dE_t/dz_t.
+
+    ``truncate=k`` keeps k + 1 terms per E_t; None or k >= T - 1 is full BPTT.
+    """
     T = DO.shape[0]
-    F = (S[1:] > 0)
     DL = _rows(DO) @ V
     DL *= _rows(F)
     DL = DL.reshape(F.shape)

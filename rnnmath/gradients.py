@@ -17,8 +17,6 @@ from . import validate as check
 
 ACTIVATIONS = ("tanh", "relu")
 OUTPUTS = ("softmax", "sigmoid")
-_FORWARD = {"tanh": gen.forward_tanh, "relu": gen.forward_relu}
-_BACKWARD = {"tanh": gen.backward_tanh, "relu": gen.backward_relu}
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,9 @@ def _loss(Z, Y, M, output):
 def _forward(prob: _Problem):
     project = gen.projection_ids if prob.ids else gen.projection_dense
     P = project(prob.x, prob.U, prob.b)
-    S = _FORWARD[prob.activation](P, prob.W, prob.s0)
+    # Looked up per call, not at import: `python -m rnnmath.codegen` must be able to import
+    # this package while it rewrites the generated module.
+    S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
     return S, gen.logits(S, prob.V, prob.c)
 
 
@@ -271,7 +271,7 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     k = check.truncate(truncate)
     S, Z = _forward(prob)
     loss, DO = _loss(Z, Y, M, output)
-    DL = _BACKWARD[prob.activation](S, DO, prob.W, prob.V, k)
+    DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
     dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
     if prob.ids:
         dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])

@@ -261,12 +261,21 @@ def forward_{name}(P, W, s0):
     return S
 '''
 
+FPRIME = '''
+
+def fprime_{name}(S):
+    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
+    return {fprime}
+'''
+
 BACKWARD = '''
 
-def backward_{name}(S, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, ..., H); ``truncate=k`` keeps k + 1 terms per E_t."""
+def backward(F, DO, W, V, truncate=None):
+    """delta_t = dE/da_t for t = 1..T, (T, ..., H), from F = f'(a_t) and DO = dE_t/dz_t.
+
+    ``truncate=k`` keeps k + 1 terms per E_t; None or k >= T - 1 is full BPTT.
+    """
     T = DO.shape[0]
-    F = {fprime}
     {lag0}
     DL = DL.reshape(F.shape)
     if truncate is None or truncate >= T - 1:
@@ -293,5 +302,6 @@ def render() -> str:
     funcs = {"tanh": "tanh", "relu": "maximum"}
     forward = "".join(FORWARD.format(name=n, forward=f[f"forward_{n}"], func=funcs[n])
                       for n in ACTIVATIONS)
-    backward = "".join(BACKWARD.format(name=n, fprime=f[f"fprime_{n}"], **f) for n in ACTIVATIONS)
+    backward = "".join(FPRIME.format(name=n, fprime=f[f"fprime_{n}"]) for n in ACTIVATIONS)
+    backward += BACKWARD.format(**f)
     return HEADER + BODY.format(forward=forward, backward=backward, **f)
