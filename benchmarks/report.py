@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-ORDER = ["rnnmath", "hand-written NumPy", "seed 000 loop", "PyTorch nn.RNN", "PyTorch cell loop",
-         "JAX scan (jit)"]
-COLORS = {"rnnmath": "#3949ab", "hand-written NumPy": "#8d99ae", "seed 000 loop": "#c62828",
+ORDER = ["rnnmath", "rnnmath kernels, no validation", "hand-written NumPy", "seed 000 loop",
+         "PyTorch nn.RNN", "PyTorch cell loop", "JAX scan (jit)"]
+COLORS = {"rnnmath": "#3949ab", "rnnmath kernels, no validation": "#7986cb",
+          "hand-written NumPy": "#8d99ae", "seed 000 loop": "#c62828",
           "PyTorch nn.RNN": "#ef6c00", "PyTorch cell loop": "#ffb74d", "JAX scan (jit)": "#2e7d32"}
 
 

@@ -3,6 +3,8 @@
 ``make bench`` (or ``python benchmarks/run.py``) times, in one process and in float64:
 
 * ``rnnmath``: the public functions, validation included, as a user calls them;
+* ``rnnmath kernels, no validation``: the generated kernels called as rnn_gradients calls them,
+  without its input checks, so that the cost of being generated is measured on its own;
 * ``hand-written NumPy``: benchmarks/reference.py, the best BPTT we could write by hand;
 * ``seed 000 loop``: benchmarks/seed000.py, the seed's nested loop made runnable;
 * ``PyTorch nn.RNN``, ``PyTorch cell loop``, ``JAX scan (jit)``: autograd, only where the
@@ -136,6 +138,38 @@ def make_rnnmath(wl):
             "forward": (forward, lambda f: {"states": f.states[1:], "probs": f.probs})}
 
 
+def make_kernels(wl):
+    """The generated kernels called in the order rnn_gradients calls them, without its input
+    validation: what being generated costs, against the hand-written code."""
+    from rnnmath import _generated as gen
+
+    x, y = np.asarray(wl.x), np.asarray(wl.y)
+    H, K, D = wl.W.shape[0], wl.V.shape[0], wl.U.shape[1]
+    ids = x.dtype.kind in "iu"
+    b, c = np.zeros(H), np.zeros(K)
+    s0 = np.zeros((x.shape[1], H) if wl.batched else (H,))
+
+    def states():
+        P = gen.projection_ids(x, wl.U, b) if ids else gen.projection_dense(x, wl.U, b)
+        S = gen.forward_tanh(P, wl.W, s0)
+        return S, gen.logits(S, wl.V, c)
+
+    def gradients():
+        S, Z = states()
+        loss, DO = gen.softmax_cross_entropy_ids(Z, y, 1.0)
+        DL = gen.backward(gen.fprime_tanh(S), DO, wl.W, wl.V, wl.truncate)
+        dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, wl.W)
+        dU = gen.input_gradient_ids(x, DL, D) if ids else gen.input_gradient_dense(x, DL)
+        return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "s0": ds0}
+
+    def forward():
+        S, Z = states()
+        return S, gen.softmax(Z)
+
+    return {"gradients": (gradients, lambda g: g),
+            "forward": (forward, lambda f: {"states": f[0][1:], "probs": f[1]})}
+
+
 def make_reference(wl):
     def gradients():
         return reference.gradients(wl.x, wl.y, wl.U, wl.W, wl.V, truncate=wl.truncate)
@@ -263,7 +297,8 @@ def main(argv=None) -> int:
             continue
         wl.build(seed=ord(wl.name))
         log(f"\n[{wl.name}] {wl.describe()}")
-        impls = {"rnnmath": make_rnnmath(wl), "hand-written NumPy": make_reference(wl)}
+        impls = {"rnnmath": make_rnnmath(wl), "rnnmath kernels, no validation": make_kernels(wl),
+                 "hand-written NumPy": make_reference(wl)}
         seed_impl, why = make_seed(wl)
         if seed_impl is None:
             skipped.append({"workload": wl.name, "implementation": "seed 000 loop", "why": why})

@@ -123,7 +123,7 @@ def softmax_cross_entropy_ids(Z, labels, M):
     Yhat = np.exp(shifted)
     total = Yhat.sum(axis=-1, keepdims=True)
     Yhat /= total
-    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)
+    picked = _rows(shifted)[np.arange(labels.size), labels.ravel()].reshape(total.shape)
     loss = -float(np.sum(M * (picked - np.log(total))))
     DO = Yhat
     _add_one_hot(DO, labels, -1)
