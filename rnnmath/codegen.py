@@ -234,7 +234,7 @@ def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:
 # ---------------------------------------------------------------------------------------------
 HERE = Path(__file__).parent
 # Each generated module and the derive module whose render() writes it.
-TARGETS = {"_generated.py": "kernel"}
+TARGETS = {"_generated.py": "kernel", "_generated_gated.py": "gated_kernel"}
 
 
 def render(name: str = "_generated.py") -> str:

@@ -4,7 +4,7 @@ Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` n
 """
 from __future__ import annotations
 
-from . import dynamics
+from . import dynamics, gru, lstm
 from .activation import activation
 from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
 from .outputs import sigmoid_cross_entropy, softmax_binary_cross_entropy, step_mask
@@ -18,6 +18,7 @@ def derivations() -> dict[str, Derivation]:
     """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
     found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
              jacobian_products(), truncated(), activation("tanh"), activation("relu"),
-             sigmoid_cross_entropy(), softmax_binary_cross_entropy(), step_mask()]
+             sigmoid_cross_entropy(), softmax_binary_cross_entropy(), step_mask(),
+             *lstm.derivations(), *gru.derivations()]
     found += dynamics.derivations()
     return {d.key: d for d in found}
