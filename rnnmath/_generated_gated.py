@@ -12,34 +12,9 @@ input validation here: rnnmath.gated does it once.
 """
 import numpy as np
 
-
-def _sigmoid(A):
-    """1 / (1 + exp(-A)) without overflow: exp of a non-positive number only."""
-    e = np.exp(-np.abs(A))
-    return np.where(A >= 0, 1, e) / (1 + e)
-
-
-def _scatter_rows(A, ids, depth):
-    """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
-    out = np.zeros((depth, A.shape[1]))
-    np.add.at(out, ids, A)
-    return out
-
-
-def logits(Hs, V, c):
-    """z_t = V h_t + c for t = 1..T: (T, B, K)."""
-    return Hs[1:] @ V.T + c
-
-
-def softmax_cross_entropy(Z, Y):
-    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, B, K)."""
-    shifted = Z - Z.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    total = e.sum(axis=-1, keepdims=True)
-    Yhat = e / total
-    loss = -float(np.sum(Y * (shifted - np.log(total))))
-    DO = Yhat * Y.sum(axis=-1, keepdims=True) - Y
-    return Yhat, loss, DO
+# The output layer (softmax of V h_t + c, cross-entropy) and the helpers are the vanilla RNN's:
+# the same generated kernels, so they are printed once.
+from ._generated import _rows, _scatter_rows, _sigmoid, logits, softmax_cross_entropy  # noqa: F401
 
 
 # -- LSTM (gates i, f, g, o stacked in PyTorch's order) ---------------------------------------

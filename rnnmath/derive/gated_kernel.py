@@ -12,15 +12,12 @@ from __future__ import annotations
 import sympy as sp
 
 from ..codegen import Ctx, numpy_expr
-from . import gru, lstm, rnn, softmax
-from .softmax import cross_entropy
-from .softmax import y as y1
-from .softmax import yhat as yhat1
+from . import gru, lstm, rnn
 
 t, q, p, m = rnn.t, rnn.q, rnn.p, lstm.m
 ROWQ, ROWM, PQ = ("t", q), ("t", m), (p, q)
 # Placeholders for hoisted arrays inside loop formulas.
-P_, G_, K_, Y_, YH_ = (sp.IndexedBase(n) for n in ("P", "Gh", "K", "Y", "Yhat"))
+P_, G_, K_ = (sp.IndexedBase(n) for n in ("P", "Gh", "K"))
 
 
 def _coefficient(expr, signal):
@@ -30,12 +27,6 @@ def _coefficient(expr, signal):
         raise ValueError(f"{expr} is not linear in {signal}")
     rest = sp.expand(expr - coeff * signal)
     return coeff, rest + signal * K_[t, q]
-
-
-def _in_rows(expr):
-    """A per-step softmax formula with a row index: y[k] -> Y[t, k], yhat[j] -> Yhat[t, j]."""
-    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base in (y1, yhat1),
-                        lambda e: {y1: Y_, yhat1: YH_}[e.base][t, e.indices[0]])
 
 
 def _one_hot(expr, gates):
@@ -55,14 +46,6 @@ def _params(extra=None):
 
 def pr(expr, names, out=ROWQ, **kw):
     return numpy_expr(expr, Ctx(_params(names), t, **kw), out)
-
-
-def _common() -> dict[str, str]:
-    return {
-        "logits": pr(lstm.z_entry(t, q), {(lstm.h, 0): "Hs[1:]"}),
-        "delta_o": pr(_in_rows(cross_entropy()["general"].expr.rhs),
-                      {(Y_, 0): "Y", (YH_, 0): "Yhat"}, ("t", softmax.j)),
-    }
 
 
 def _output_and_inputs(hidden, signal, names) -> dict[str, str]:
@@ -393,36 +376,11 @@ input validation here: rnnmath.gated does it once.
 """
 import numpy as np
 
-
-def _sigmoid(A):
-    """1 / (1 + exp(-A)) without overflow: exp of a non-positive number only."""
-    e = np.exp(-np.abs(A))
-    return np.where(A >= 0, 1, e) / (1 + e)
-
-
-def _scatter_rows(A, ids, depth):
-    """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
-    out = np.zeros((depth, A.shape[1]))
-    np.add.at(out, ids, A)
-    return out
-
-
-def logits(Hs, V, c):
-    """z_t = V h_t + c for t = 1..T: (T, B, K)."""
-    return {logits}
-
-
-def softmax_cross_entropy(Z, Y):
-    """Probabilities, summed loss and dE/dz for logits Z and label rows Y, both (T, B, K)."""
-    shifted = Z - Z.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    total = e.sum(axis=-1, keepdims=True)
-    Yhat = e / total
-    loss = -float(np.sum(Y * (shifted - np.log(total))))
-    DO = {delta_o}
-    return Yhat, loss, DO
+# The output layer (softmax of V h_t + c, cross-entropy) and the helpers are the vanilla RNN's:
+# the same generated kernels, so they are printed once.
+from ._generated import _rows, _scatter_rows, _sigmoid, logits, softmax_cross_entropy  # noqa: F401
 '''
 
 
 def render() -> str:
-    return (HEADER.format(**_common()) + LSTM.format(**_lstm()) + GRU.format(**_gru()))
+    return HEADER + LSTM.format(**_lstm()) + GRU.format(**_gru())
