@@ -35,6 +35,7 @@ site: install
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/gated.py
 
 regen: $(STAMP)
 	$(PY) -m rnnmath.codegen
