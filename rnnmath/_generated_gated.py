@@ -21,7 +21,7 @@ from ._generated import _rows, _scatter_rows, _sigmoid, logits, softmax_cross_en
 
 def lstm_projection_dense(X, weight_ih, bias_ih, bias_hh):
     """Input part of all four gates' pre-activations, all steps at once: (T, B, D) -> (T, B, 4H)."""
-    return X @ weight_ih.T + bias_hh + bias_ih
+    return (_rows(X) @ weight_ih.T + bias_hh + bias_ih).reshape(X.shape[:-1] + (weight_ih.shape[0],))
 
 
 def lstm_projection_ids(ids, weight_ih, bias_ih, bias_hh):
@@ -50,7 +50,7 @@ def lstm_forward(P, weight_hh, h0, c0):
 def lstm_backward(Hs, Cs, I, F, G, O, DO, weight_hh, V, truncate=None):
     """Stacked gate errors dE/dA_t (T, B, 4H) and dE/dC_1 (B, H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
-    Gh = DO @ V
+    Gh = (_rows(DO) @ V).reshape(DO.shape[:-1] + (V.shape[1],))
     Kc = (1 - np.tanh(Cs[1:])**2) * O
     Ki = (1 - I) * G * I
     Kf = (1 - F) * Cs[:-1] * F
@@ -104,7 +104,7 @@ def lstm_input_gradient_ids(ids, AB, D):
 
 def gru_projection_dense(X, weight_ih, bias_ih):
     """Input projections of all three gates, all steps at once: (T, B, D) -> (T, B, 3H)."""
-    return X @ weight_ih.T + bias_ih
+    return (_rows(X) @ weight_ih.T + bias_ih).reshape(X.shape[:-1] + (weight_ih.shape[0],))
 
 
 def gru_projection_ids(ids, weight_ih, bias_ih):
@@ -134,7 +134,7 @@ def gru_backward(Hs, R, Z, N, En, DO, weight_hh, V, truncate=None):
     ``truncate=k`` keeps k + 1 terms per E_t.
     """
     T = DO.shape[0]
-    Gh = DO @ V
+    Gh = (_rows(DO) @ V).reshape(DO.shape[:-1] + (V.shape[1],))
     Kn = (1 - N**2) * (1 - Z)
     Kz = (1 - Z) * (Hs[:-1] - N) * Z
     Kr = (1 - R) * En * R

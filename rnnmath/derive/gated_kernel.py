@@ -70,7 +70,7 @@ def _lstm() -> dict[str, str]:
     L = lstm
     hoisted, recurrent = L.split(fwd["preactivation"].expr.rhs, [L.h])
     out = {
-        "projection_dense": pr(hoisted, {(rnn.x, 0): "X"}, ROWM),
+        "projection_dense": pr(hoisted, {(rnn.x, 0): "_rows(X)"}, ROWM),
         "projection_ids": pr(_one_hot(hoisted, L.G), {}, ROWM),
         "preact": pr(P_[t, m] + recurrent, {(P_, 0): "P[t - 1]", (L.h, -1): "Hs[t - 1]"}, ROWM),
         "cell": pr(fwd["cell"].expr.rhs, {(L.C, 0): "Cs[t]", (L.C, -1): "Cs[t - 1]",
@@ -84,7 +84,7 @@ def _lstm() -> dict[str, str]:
               **{(L.gate[n], 0): n.upper() for n in L.GATES}}
     total_h = cell["total_h"].expr.rhs
     lag0_h, rec_h = L.split(total_h, [L.Abar])
-    out["lag0_h"] = pr(lag0_h, {(rnn.delta_o, 0): "DO"})
+    out["lag0_h"] = pr(lag0_h, {(rnn.delta_o, 0): "_rows(DO)"})
     out["step_h"] = pr(G_[t, q] + rec_h, {(G_, 0): "Gh[t - 1]", (L.Abar, 1): "ab"})
     kc, step_C = _coefficient(cell["total_C"].expr.rhs, L.hbar[t, q])
     out["Kc"] = pr(kc, stored)
@@ -124,7 +124,7 @@ LSTM = '''
 
 def lstm_projection_dense(X, weight_ih, bias_ih, bias_hh):
     """Input part of all four gates' pre-activations, all steps at once: (T, B, D) -> (T, B, 4H)."""
-    return {projection_dense}
+    return ({projection_dense}).reshape(X.shape[:-1] + (weight_ih.shape[0],))
 
 
 def lstm_projection_ids(ids, weight_ih, bias_ih, bias_hh):
@@ -153,7 +153,7 @@ def lstm_forward(P, weight_hh, h0, c0):
 def lstm_backward(Hs, Cs, I, F, G, O, DO, weight_hh, V, truncate=None):
     """Stacked gate errors dE/dA_t (T, B, 4H) and dE/dC_1 (B, H); ``truncate=k`` keeps k + 1 terms per E_t."""
     T = DO.shape[0]
-    Gh = {lag0_h}
+    Gh = ({lag0_h}).reshape(DO.shape[:-1] + (V.shape[1],))
     Kc = {Kc}
     Ki = {Ki}
     Kf = {Kf}
@@ -212,7 +212,7 @@ def _gru() -> dict[str, str]:
     R = gru
     slices = {n: SLICES[i] for i, n in enumerate(R.GATES)}
     out = {
-        "projection_dense": pr(fwd["input"].expr.rhs, {(rnn.x, 0): "X"}, ROWM),
+        "projection_dense": pr(fwd["input"].expr.rhs, {(rnn.x, 0): "_rows(X)"}, ROWM),
         "projection_ids": pr(_one_hot(fwd["input"].expr.rhs, R.G), {}, ROWM),
         "eta": pr(fwd["hidden_part"].expr.rhs, {(lstm.h, -1): "Hs[t - 1]"}, ROWM),
         "hidden": pr(fwd["hidden"].expr.rhs, {(lstm.h, -1): "Hs[t - 1]", (R.gate["z"], 0): "Z[t - 1]",
@@ -236,7 +236,7 @@ def _gru() -> dict[str, str]:
     kr, prod_r = _coefficient(a_r, R.pre_bar["n"][t, q])
     out.update(Kn=pr(kn, stored), Kz=pr(kz, stored), Kr=pr(kr, stored))
     lag0_h, rec_h = lstm.split(c["total_h"].expr.rhs, [R.eta_bar, lstm.hbar])
-    out["lag0_h"] = pr(lag0_h, {(rnn.delta_o, 0): "DO"})
+    out["lag0_h"] = pr(lag0_h, {(rnn.delta_o, 0): "_rows(DO)"})
     out["step_h"] = pr(G_[t, q] + rec_h, {(G_, 0): "Gh[t - 1]", (R.eta_bar, 1): "eb",
                                           (lstm.hbar, 1): "hb", (R.gate["z"], 1): "Zn[t - 1]"})
     stack_in = c["stack_input"].expr.rhs
@@ -274,7 +274,7 @@ GRU = '''
 
 def gru_projection_dense(X, weight_ih, bias_ih):
     """Input projections of all three gates, all steps at once: (T, B, D) -> (T, B, 3H)."""
-    return {projection_dense}
+    return ({projection_dense}).reshape(X.shape[:-1] + (weight_ih.shape[0],))
 
 
 def gru_projection_ids(ids, weight_ih, bias_ih):
@@ -304,7 +304,7 @@ def gru_backward(Hs, R, Z, N, En, DO, weight_hh, V, truncate=None):
     ``truncate=k`` keeps k + 1 terms per E_t.
     """
     T = DO.shape[0]
-    Gh = {lag0_h}
+    Gh = ({lag0_h}).reshape(DO.shape[:-1] + (V.shape[1],))
     Kn = {Kn}
     Kz = {Kz}
     Kr = {Kr}

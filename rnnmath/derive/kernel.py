@@ -129,8 +129,12 @@ import numpy as np
 
 
 def _sigmoid(Z):
-    """1 / (1 + exp(-Z)), without overflow for large |Z|."""
-    return np.exp(-np.logaddexp(0.0, -Z))
+    """1 / (1 + exp(-Z)) without overflow: exp of a non-positive number only (for Z < 0 it is
+    e^Z / (1 + e^Z), exact to the last digit even where the result is tiny)."""
+    e = np.exp(-np.abs(Z))
+    out = np.where(Z >= 0, 1.0, e)
+    out /= 1.0 + e
+    return out
 
 
 def _add_one_hot(A, ids, value):
