@@ -80,3 +80,45 @@ def test_ids_equal_their_one_hot_rows(problem):
     b = rnn_gradients(dense, y, **params, s0=s0, activation=act)
     for name in FIELDS + ("ds0",):
         assert close(getattr(a, name), getattr(b, name)), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.sampled_from(["softmax", "sigmoid"]), st.integers(0, 2**32 - 1))
+def test_masked_batch_equals_sum_of_masked_singles(problem, output, seed):
+    x, y, params, s0, act = problem
+    if output == "sigmoid" and y.dtype.kind != "i":
+        y = np.minimum(y, 1.0)
+    mask = np.random.default_rng(seed).random(x.shape[:2])
+    g = rnn_gradients(x, y, **params, s0=s0, activation=act, output=output, mask=mask)
+    singles = [rnn_gradients(x[:, i], y[:, i], **params, s0=s0[i], activation=act,
+                             output=output, mask=mask[:, i]) for i in range(x.shape[1])]
+    for name in FIELDS:
+        assert close(getattr(g, name), sum(getattr(s, name) for s in singles)), name
+    assert np.isclose(g.loss, sum(s.loss for s in singles), rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.sampled_from(["softmax", "sigmoid"]))
+def test_mask_of_ones_is_no_mask_and_zeros_give_zero(problem, output):
+    x, y, params, s0, act = problem
+    if output == "sigmoid" and y.dtype.kind != "i":
+        y = np.minimum(y, 1.0)
+    plain = rnn_gradients(x, y, **params, s0=s0, activation=act, output=output)
+    ones = rnn_gradients(x, y, **params, s0=s0, activation=act, output=output,
+                         mask=np.ones(x.shape[:2]))
+    zeros = rnn_gradients(x, y, **params, s0=s0, activation=act, output=output,
+                          mask=np.zeros(x.shape[:2]))
+    for name in FIELDS + ("ds0",):
+        assert close(getattr(plain, name), getattr(ones, name)), name
+        assert not np.any(getattr(zeros, name)), name
+    assert zeros.loss == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_sigmoid_bias_gradient_is_the_sum_of_prediction_minus_label(problem):
+    x, y, params, s0, act = problem
+    Y = np.eye(params["V"].shape[0])[y] if y.dtype.kind == "i" else np.minimum(y, 1.0)
+    g = rnn_gradients(x, Y, **params, s0=s0, activation=act, output="sigmoid")
+    p = rnn_forward(x, **params, s0=s0, activation=act, output="sigmoid").probs
+    assert close(g.dc, (p - Y).sum(axis=(0, 1)))
