@@ -7,11 +7,12 @@ they are the derivation steps of :mod:`rnnmath.derive.rnn` and :mod:`rnnmath.der
 evaluated on the instance.
 """
 import itertools
+from functools import lru_cache
 
 import pytest
 import sympy as sp
 
-from rnnmath.derive import rnn, softmax
+from rnnmath.derive import outputs, rnn, softmax
 from rnnmath.derive.softmax import cross_entropy
 from rnnmath.derive.softmax import y as y1
 from rnnmath.derive.softmax import yhat as yhat1
@@ -34,9 +35,12 @@ def mat(name, rows, cols):
     return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}"))
 
 
-@pytest.fixture(scope="module")
-def instance():
-    """Parameters, inputs, labels, unrolled states and the expanded loss."""
+def build(output="softmax"):
+    """Parameters, inputs, labels, unrolled states and the expanded loss.
+
+    ``"sigmoid+mask"``: sigmoid outputs with binary cross-entropy (its derived log-free form),
+    each step weighted by a symbolic m_t.
+    """
     U, W, V = mat("U", H, D), mat("W", H, H), mat("V", K, H)
     b, c, s0 = mat("b", H, 1), mat("c", K, 1), mat("s0", H, 1)
     x, y = mat("x", T, D), mat("y", T, K)
@@ -46,10 +50,23 @@ def instance():
         states.append(a.applyfunc(f))
         z = V * states[-1] + c
         logits.append(z)
-        lse = sp.log(sum(sp.exp(zk) for zk in z))
-        loss += -sum(y[t, k] * (z[k] - lse) for k in range(K))
+        if output == "softmax":
+            lse = sp.log(sum(sp.exp(zk) for zk in z))
+            loss += -sum(y[t, k] * (z[k] - lse) for k in range(K))
+        else:
+            stable = outputs.sigmoid_cross_entropy()["stable"].expr.rhs
+            loss += masks[t] * sum(stable.subs({outputs.z: z[k], outputs.y: y[t, k]})
+                                   for k in range(K))
     return dict(U=U, W=W, V=V, b=b, c=c, s0=s0, x=x, y=y, states=states, logits=logits,
-                loss=loss)
+                loss=loss, output=output)
+
+
+masks = sp.symbols(f"m_1:{T + 1}", positive=True)
+
+
+@pytest.fixture(scope="module")
+def instance():
+    return build()
 
 
 def closed_forms(inst):
@@ -60,6 +77,11 @@ def closed_forms(inst):
 
     def delta_o(t, k):
         z = logits[t - 1]
+        if inst["output"] != "softmax":  # m_t (yhat - y), yhat = e^z / (1 + e^z) = sigmoid(z)
+            masked = outputs.step_mask()["gradient"].expr.rhs.subs(
+                sp.Symbol(r"\delta^{o}_{t}"), outputs.sigmoid_cross_entropy()["result"].expr.rhs)
+            return masked.subs({outputs.m: masks[t - 1], outputs.y: y[t - 1, k - 1],
+                                outputs.yhat: sp.exp(z[k - 1]) / (1 + sp.exp(z[k - 1]))})
         total = sum(sp.exp(zk) for zk in z)
         e = general.subs({softmax.j: k, softmax.K: K}).doit()
         e = e.replace(lambda a: isinstance(a, sp.Indexed) and a.base == yhat1,
@@ -135,6 +157,17 @@ def test_closed_form_equals_sympy_diff(instance, param, step, shape):
         exact = sp.diff(instance["loss"], symbol)
         derived = closed(rhs, {sym: i + 1 for sym, i in zip(free, idx)})
         assert same(exact, derived), f"d loss / d {symbol} differs from step {step}"
+
+
+@pytest.mark.parametrize("param,step,shape", CASES, ids=[c[0] for c in CASES])
+def test_sigmoid_outputs_with_step_masks(param, step, shape):
+    """The same closed forms with delta^o_t = m_t (sigmoid(z_t) - y_t), any weights m_t."""
+    test_closed_form_equals_sympy_diff(sigmoid_instance(), param, step, shape)
+
+
+@lru_cache(maxsize=None)
+def sigmoid_instance():
+    return build("sigmoid+mask")
 
 
 def test_a_wrong_closed_form_is_caught(instance):
