@@ -14,7 +14,10 @@ import numpy as np
 
 # The output layer (softmax of V h_t + c, cross-entropy) and the helpers are the vanilla RNN's:
 # the same generated kernels, so they are printed once.
-from ._generated import _rows, _scatter_rows, _sigmoid, logits, softmax_cross_entropy  # noqa: F401
+# The gradient of weight_ih is the vanilla input gradient with the stacked gate error in place
+# of delta (checked when this module is rendered).
+from ._generated import (_rows, _scatter_rows, _sigmoid, input_gradient_dense,  # noqa: F401
+                         input_gradient_ids, logits, softmax, softmax_cross_entropy)
 
 
 # -- LSTM (gates i, f, g, o stacked in PyTorch's order) ---------------------------------------
@@ -86,18 +89,6 @@ def lstm_parameter_gradients(Hs, F, DO, AB, CB1, weight_hh):
     H2, Hprev2 = Hs[1:].reshape(-1, H), Hs[:-1].reshape(-1, H)
     DO2, AB2 = DO.reshape(-1, K), AB.reshape(-1, AB.shape[-1])
     return AB2.T @ Hprev2, AB2.sum(axis=0), AB2.sum(axis=0), DO2.T @ H2, DO2.sum(axis=0), AB[0] @ weight_hh, CB1 * F[0]
-
-
-def lstm_input_gradient_dense(X, AB):
-    """weight_ih for dense inputs X (T, B, D)."""
-    X2, AB2 = X.reshape(-1, X.shape[-1]), AB.reshape(-1, AB.shape[-1])
-    return AB2.T @ X2
-
-
-def lstm_input_gradient_ids(ids, AB, D):
-    """weight_ih for token ids (T, B): column ids[t] receives the stacked gate error of step t."""
-    AB2 = AB.reshape(-1, AB.shape[-1])
-    return _scatter_rows(AB2, ids.ravel(), D).T
 
 
 # -- GRU (gates r, z, n stacked in PyTorch's order) -------------------------------------------
@@ -177,15 +168,3 @@ def gru_parameter_gradients(Hs, Z, DO, XB, EB, HB1, weight_hh):
     H2, Hprev2 = Hs[1:].reshape(-1, H), Hs[:-1].reshape(-1, H)
     DO2, XB2, EB2 = DO.reshape(-1, K), XB.reshape(-1, XB.shape[-1]), EB.reshape(-1, EB.shape[-1])
     return EB2.T @ Hprev2, XB2.sum(axis=0), EB2.sum(axis=0), DO2.T @ H2, DO2.sum(axis=0), HB1 * Z[0] + EB[0] @ weight_hh
-
-
-def gru_input_gradient_dense(X, XB):
-    """weight_ih for dense inputs X (T, B, D)."""
-    X2, XB2 = X.reshape(-1, X.shape[-1]), XB.reshape(-1, XB.shape[-1])
-    return XB2.T @ X2
-
-
-def gru_input_gradient_ids(ids, XB, D):
-    """weight_ih for token ids (T, B): column ids[t] receives the input-side error of step t."""
-    XB2 = XB.reshape(-1, XB.shape[-1])
-    return _scatter_rows(XB2, ids.ravel(), D).T

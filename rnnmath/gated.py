@@ -201,7 +201,7 @@ def _forward(cell, x, params, h0, c0, y) -> GatedForward:
     if y is not None:
         Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
     else:
-        Yhat = gen.softmax_cross_entropy(Z, np.zeros_like(Z))[0]
+        Yhat = gen.softmax(Z)
     b = prob.batched
     return GatedForward(_unbatch(Hs, b), _unbatch(stored[0], b) if cell == "lstm" else None,
                         {k: _unbatch(v, b) for k, v in gates.items()},
@@ -221,9 +221,9 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
         dwhh, dbih, dbhh, dV, dc, dh0, dc0 = gen.lstm_parameter_gradients(
             Hs, F, DO, AB, CB1, p["weight_hh"])
         if prob.ids:
-            dwih = gen.lstm_input_gradient_ids(prob.x, AB, p["weight_ih"].shape[1])
+            dwih = gen.input_gradient_ids(prob.x, AB, p["weight_ih"].shape[1])
         else:
-            dwih = gen.lstm_input_gradient_dense(prob.x, AB)
+            dwih = gen.input_gradient_dense(prob.x, AB)
     else:
         R, Zg, N, En = stored
         XB, EB, HB1 = gen.gru_backward(Hs, R, Zg, N, En, DO, p["weight_hh"], p["V"], k)
@@ -231,9 +231,9 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
             Hs, Zg, DO, XB, EB, HB1, p["weight_hh"])
         dc0 = None
         if prob.ids:
-            dwih = gen.gru_input_gradient_ids(prob.x, XB, p["weight_ih"].shape[1])
+            dwih = gen.input_gradient_ids(prob.x, XB, p["weight_ih"].shape[1])
         else:
-            dwih = gen.gru_input_gradient_dense(prob.x, XB)
+            dwih = gen.input_gradient_dense(prob.x, XB)
     if len(prob.h0_shape) == 1:  # one initial state shared by the batch
         dh0 = dh0.sum(axis=0)
     if dc0 is not None and len(prob.c0_shape) == 1:

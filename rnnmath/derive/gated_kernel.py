@@ -48,14 +48,22 @@ def pr(expr, names, out=ROWQ, **kw):
     return numpy_expr(expr, Ctx(_params(names), t, **kw), out)
 
 
-def _output_and_inputs(hidden, signal, names) -> dict[str, str]:
-    """dV, dc and the input-weight gradients (dense and one-hot), shared by both cells."""
+def _output_and_inputs(hidden, signal) -> dict[str, str]:
+    """dV and dc; and a check that weight_ih's gradient is the vanilla input gradient.
+
+    Both cells derive d E / d weight_ih as (stacked gate error)^T x, the form of the vanilla
+    d E / d U = delta^T x.  The generated module therefore calls the vanilla kernels
+    input_gradient_dense / input_gradient_ids, and rendering stops if the derivations disagree.
+    """
+    vanilla = rnn.hidden_layer()
+    for gated, plain, kw in (("dW_ih", "dU", {}), ("dW_ih_one_hot", "dU_one_hot", {"ids": "i"})):
+        mine = pr(hidden[gated].expr.rhs, {(signal, 0): "DL2", (rnn.x, 0): "X2"}, PQ, **kw)
+        theirs = pr(vanilla[plain].expr.rhs, {(rnn.delta, 0): "DL2", (rnn.x, 0): "X2"}, PQ, **kw)
+        if mine != theirs:
+            raise AssertionError(f"{gated} prints as {mine}, not as the vanilla {plain}: {theirs}")
     return {
         "dV": pr(hidden["dV"].expr.rhs, {(rnn.delta_o, 0): "DO2", (lstm.h, 0): "H2"}, PQ),
         "dc": pr(hidden["dc"].expr.rhs, {(rnn.delta_o, 0): "DO2"}, (p,)),
-        "dW_ih_dense": pr(hidden["dW_ih"].expr.rhs, {(signal, 0): names, (rnn.x, 0): "X2"}, PQ),
-        "dW_ih_ids": pr(hidden["dW_ih_one_hot"].expr.rhs, {(signal, 0): names}, PQ,
-                        ids="ids.ravel()"),
     }
 
 
@@ -114,7 +122,7 @@ def _lstm() -> dict[str, str]:
         "dh0": pr(hidden["dh0"].expr.rhs, {(L.Abar, 1): "AB[0]"}),
         "dC0": pr(hidden["dC0"].expr.rhs, {(L.Cbar, 1): "CB1", (L.gate["f"], 1): "F[0]"}),
     })
-    out.update(_output_and_inputs(hidden, L.Abar, "AB2"))
+    out.update(_output_and_inputs(hidden, L.Abar))
     return out
 
 
@@ -189,18 +197,6 @@ def lstm_parameter_gradients(Hs, F, DO, AB, CB1, weight_hh):
     H2, Hprev2 = Hs[1:].reshape(-1, H), Hs[:-1].reshape(-1, H)
     DO2, AB2 = DO.reshape(-1, K), AB.reshape(-1, AB.shape[-1])
     return {dW_hh}, {db_ih}, {db_hh}, {dV}, {dc}, {dh0}, {dC0}
-
-
-def lstm_input_gradient_dense(X, AB):
-    """weight_ih for dense inputs X (T, B, D)."""
-    X2, AB2 = X.reshape(-1, X.shape[-1]), AB.reshape(-1, AB.shape[-1])
-    return {dW_ih_dense}
-
-
-def lstm_input_gradient_ids(ids, AB, D):
-    """weight_ih for token ids (T, B): column ids[t] receives the stacked gate error of step t."""
-    AB2 = AB.reshape(-1, AB.shape[-1])
-    return {dW_ih_ids}
 '''
 
 
@@ -264,7 +260,7 @@ def _gru() -> dict[str, str]:
         "dh0": pr(hidden["dh0"].expr.rhs, {(R.eta_bar, 1): "EB[0]", (lstm.hbar, 1): "HB1",
                                            (R.gate["z"], 1): "Z[0]"}),
     })
-    out.update(_output_and_inputs(hidden, R.xi_bar, "XB2"))
+    out.update(_output_and_inputs(hidden, R.xi_bar))
     return out
 
 
@@ -347,18 +343,6 @@ def gru_parameter_gradients(Hs, Z, DO, XB, EB, HB1, weight_hh):
     H2, Hprev2 = Hs[1:].reshape(-1, H), Hs[:-1].reshape(-1, H)
     DO2, XB2, EB2 = DO.reshape(-1, K), XB.reshape(-1, XB.shape[-1]), EB.reshape(-1, EB.shape[-1])
     return {dW_hh}, {db_ih}, {db_hh}, {dV}, {dc}, {dh0}
-
-
-def gru_input_gradient_dense(X, XB):
-    """weight_ih for dense inputs X (T, B, D)."""
-    X2, XB2 = X.reshape(-1, X.shape[-1]), XB.reshape(-1, XB.shape[-1])
-    return {dW_ih_dense}
-
-
-def gru_input_gradient_ids(ids, XB, D):
-    """weight_ih for token ids (T, B): column ids[t] receives the input-side error of step t."""
-    XB2 = XB.reshape(-1, XB.shape[-1])
-    return {dW_ih_ids}
 '''
 
 HEADER = '''\
@@ -378,7 +362,10 @@ import numpy as np
 
 # The output layer (softmax of V h_t + c, cross-entropy) and the helpers are the vanilla RNN's:
 # the same generated kernels, so they are printed once.
-from ._generated import _rows, _scatter_rows, _sigmoid, logits, softmax_cross_entropy  # noqa: F401
+# The gradient of weight_ih is the vanilla input gradient with the stacked gate error in place
+# of delta (checked when this module is rendered).
+from ._generated import (_rows, _scatter_rows, _sigmoid, input_gradient_dense,  # noqa: F401
+                         input_gradient_ids, logits, softmax, softmax_cross_entropy)
 '''
 
 
