@@ -109,15 +109,8 @@ class _Problem:
 
 def _initial(name, value, B, H, batched):
     """An initial state as (B, H) and the shape its gradient gets."""
-    if value is None:
-        return np.zeros((B, H)), ((B, H) if batched else (H,))
-    arr = check.real_array(name, value)
-    if arr.shape == (H,):
-        return np.broadcast_to(arr, (B, H)), arr.shape
-    if arr.shape != (B, H) or not batched:
-        raise ValueError(f"{name}: expected shape ({H},)" + (f" or ({B}, {H})" if batched else "")
-                         + f", got shape {arr.shape}")
-    return arr, arr.shape
+    arr = check.initial_state(name, value, H, B if batched else None)
+    return np.broadcast_to(arr, (B, H)), arr.shape
 
 
 def _prepare(cell, x, params, h0, c0) -> _Problem:
@@ -157,17 +150,12 @@ def _prepare(cell, x, params, h0, c0) -> _Problem:
 
 
 def _labels(y, prob: _Problem) -> np.ndarray:
+    """Label rows (T, B, K): class ids become one-hot rows."""
     K = prob.p["V"].shape[0]
-    y, ids, batched = check.sequence("y", y, K, "K = V.shape[0]")
-    check.same_steps(prob.x if prob.batched else prob.x[:, 0], "x", y, "y", batched, prob.batched)
-    if not batched:
+    y, ids = check.labels(y, K, prob.x if prob.batched else prob.x[:, 0], prob.batched)
+    if not prob.batched:
         y = y[:, None]
-    if ids:  # class ids become one-hot label rows
-        return np.eye(K)[y]
-    if np.any(y < 0):
-        bad = tuple(int(i) for i in np.argwhere(y < 0)[0])
-        raise ValueError(f"y: expected non-negative label rows, got {y[bad]} at index {bad}")
-    return y
+    return np.eye(K)[y] if ids else y
 
 
 def _run(prob: _Problem):

@@ -84,32 +84,15 @@ def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
     b = check.vector("b", b, H)
     c = check.vector("c", c, K)
     x, ids, batched = check.sequence("x", x, D, "D = U.shape[1]")
-    if s0 is None:  # one initial state per sequence
-        s0 = np.zeros((x.shape[1], H) if batched else (H,))
-    else:
-        s0 = check.real_array("s0", s0)
-        if s0.shape != (H,) and not (batched and s0.shape == (x.shape[1], H)):
-            raise ValueError(f"s0: expected shape ({H},)" + (f" or ({x.shape[1]}, {H})" if batched
-                                                               else "") + f", got shape {s0.shape}")
+    s0 = check.initial_state("s0", s0, H, x.shape[1] if batched else None)
     activation = check.choice("activation", activation, ACTIVATIONS)
     return _Problem(x, ids, batched, U, W, V, b, c, s0, activation)
 
 
 def _labels(y, prob: _Problem, output: str) -> np.ndarray:
     """Class ids (T, ...) as intp, or label rows (T, ..., K) as float64."""
-    K = prob.V.shape[0]
-    y, ids, batched = check.sequence("y", y, K, "K = V.shape[0]")
-    check.same_steps(prob.x, "x", y, "y", batched, prob.batched)
-    if ids:
-        return y
-    if np.any(y < 0):
-        bad = tuple(int(i) for i in np.argwhere(y < 0)[0])
-        raise ValueError(f"y: expected non-negative label rows, got {y[bad]} at index {bad}")
-    if output == "sigmoid" and np.any(y > 1):
-        bad = tuple(int(i) for i in np.argwhere(y > 1)[0])
-        raise ValueError(f"y: expected labels in [0, 1] for sigmoid outputs, got {y[bad]} at "
-                         f"index {bad}")
-    return y
+    return check.labels(y, prob.V.shape[0], prob.x, prob.batched,
+                        upper=1.0 if output == "sigmoid" else None)[0]
 
 
 def _mask(mask, prob: _Problem):

@@ -101,6 +101,35 @@ def same_steps(x: np.ndarray, x_name: str, y: np.ndarray, y_name: str, y_batched
         _fail(y_name, f"T = {y.shape[0]}", f"T = {x.shape[0]} steps as in {x_name}")
 
 
+def labels(value, depth: int, x: np.ndarray, x_batched: bool, upper: float | None = None):
+    """Labels ``y`` as ``(array, ids)``: class ids or non-negative label rows (at most ``upper``),
+    with the time steps and batch items of the inputs ``x``."""
+    y, ids, batched = sequence("y", value, depth, "K = V.shape[0]")
+    same_steps(x, "x", y, "y", batched, x_batched)
+    if ids:
+        return y, ids
+    checks = [(y < 0, "non-negative label rows")]
+    if upper is not None:
+        checks.append((y > upper, f"labels in [0, {upper:g}] for sigmoid outputs"))
+    for bad, want in checks:
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            _fail("y", f"{y[where]} at index {where}", want)
+    return y, ids
+
+
+def initial_state(name: str, value, size: int, batch: int | None) -> np.ndarray:
+    """An initial state: (size,), shared by a batch, or (batch, size) with one per sequence;
+    zeros, one per sequence, if ``value`` is None.  ``batch`` is None for unbatched input."""
+    if value is None:
+        return np.zeros((size,) if batch is None else (batch, size))
+    arr = real_array(name, value)
+    if arr.shape != (size,) and (batch is None or arr.shape != (batch, size)):
+        _fail(name, f"shape {arr.shape}", f"shape ({size},)" + ("" if batch is None
+                                                                 else f" or ({batch}, {size})"))
+    return arr
+
+
 def truncate(value) -> int | None:
     """None (full BPTT) or a non-negative integer number of extra steps."""
     if value is None:
