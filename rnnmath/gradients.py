@@ -111,6 +111,12 @@ def _mask(mask, prob: _Problem):
 
 def _loss(Z, Y, M, output):
     """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows."""
+    with check.quiet():  # huge masks or label rows: the loss check names what overflowed
+        loss, DO = _loss_kernel(Z, Y, M, output)
+    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
+
+
+def _loss_kernel(Z, Y, M, output):
     if Y.dtype.kind == "i" and output == "softmax":
         return gen.softmax_cross_entropy_ids(Z, Y, 1.0 if M is None else M)
     if Y.dtype.kind == "i":
@@ -126,8 +132,10 @@ def _forward(prob: _Problem):
     P = project(prob.x, prob.U, prob.b)
     # Looked up per call, not at import: `python -m rnnmath.codegen` must be able to import
     # this package while it rewrites the generated module.
-    S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
-    return S, gen.logits(S, prob.V, prob.c)
+    with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+        S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
+        Z = gen.logits(check.finite_result("states s_t", S), prob.V, prob.c)
+    return S, check.finite_result("logits z_t", Z, first=1)
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
@@ -171,7 +179,8 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     M = _mask(mask, prob)
     S, Z = _forward(prob)
     loss = None
-    Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     if y is not None:
         loss, _ = _loss(Z, _labels(y, prob, output), M, output)
     return RNNForward(S, Z, Yhat, loss)
@@ -254,12 +263,17 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     k = check.truncate(truncate)
     S, Z = _forward(prob)
     loss, DO = _loss(Z, Y, M, output)
-    DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
-    dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
-    if prob.ids:
-        dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
-    else:
-        dU = gen.input_gradient_dense(prob.x, DL)
-    if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
-        ds0 = ds0.sum(axis=0)
-    return RNNGradients(loss, dU, dW, dV, db, dc, ds0)
+    with check.quiet():  # exploding gradients: named below, by step and by parameter
+        DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
+        check.finite_result("delta_t = dE/da_t", DL, first=1, backward=True)
+        dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
+        if prob.ids:
+            dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
+        else:
+            dU = gen.input_gradient_dense(prob.x, DL)
+        if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
+            ds0 = ds0.sum(axis=0)
+    grads = RNNGradients(loss, dU, dW, dV, db, dc, ds0)
+    for name, g in grads.as_dict().items():
+        check.finite_result(f"d{name}", g, first=None)
+    return grads

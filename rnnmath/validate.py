@@ -193,6 +193,11 @@ def _short(value) -> str:
     return text if len(text) <= 60 else f"a {type(value).__name__}"
 
 
+def quiet():
+    """NumPy's floating-point warnings off, for a kernel whose results finite_result checks."""
+    return np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore")
+
+
 def finite_result(name: str, value, first: int | None = 0, backward: bool = False):
     """Raise FloatingPointError if ``value`` (steps on axis 0, numbered from ``first``) is not
     finite, naming the quantity and the step where it stopped being finite: the first such step
@@ -202,7 +207,10 @@ def finite_result(name: str, value, first: int | None = 0, backward: bool = Fals
     finite = np.isfinite(arr)
     if finite.all():
         return value
-    if arr.ndim == 0 or first is None:
+    if arr.ndim == 0:
+        raise FloatingPointError(f"{name} is {arr.item()}: float64 overflowed; scale the weights, "
+                                 "inputs, labels or mask down")
+    if first is None:
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise FloatingPointError(f"{name} is not finite (entry {where} is {arr[where]}): "
                                  "float64 overflowed; scale the weights or inputs down")
