@@ -36,12 +36,6 @@ def _ord(value):
     raise ValueError(f"ord: expected one of 2, 'fro', 1, numpy.inf, got {check._short(value)}")
 
 
-def _flag(name, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {check._short(value)}")
-    return bool(value)
-
-
 def _fprime(x, U, W, b, s0, activation) -> np.ndarray:
     r"""f'(a_1..a_T) (T, H) of one sequence, from a forward pass kept in range by powers of two.
 
@@ -159,7 +153,7 @@ def state_jacobian_norms(x, U, W, b=None, s0=None, *, activation="tanh", ord=2,
            [0.125, 0.25 , 0.5  , 1.   ]])
     """
     ord = _ord(ord)
-    last_only, progress = _flag("last_only", last_only), _flag("progress", progress)
+    last_only, progress = check.flag("last_only", last_only), check.flag("progress", progress)
     activation = check.choice("activation", activation, ("tanh", "relu"))
     W = check.finite_matrix("W", W)
     H = W.shape[0]
@@ -199,7 +193,8 @@ def state_jacobian_norms(x, U, W, b=None, s0=None, *, activation="tanh", ord=2,
 
 def _steps(x) -> int:
     """T of one sequence, read before any work is done (the table's size depends on it)."""
-    return int(check.as_array("x", x).shape[0]) if np.ndim(x) else 0
+    arr = check.as_array("x", x)
+    return int(arr.shape[0]) if arr.ndim else 0
 
 
 def _last_row(J, ord, identity, progress) -> np.ndarray:

@@ -290,12 +290,12 @@ def gru_forward(x, params, h0=None, *, y=None) -> GatedForward:
 
 def lstm_loss(x, y, params, h0=None, c0=None) -> float:
     """The LSTM's loss :math:`E` alone (arguments as in :func:`lstm_gradients`)."""
-    return _forward("lstm", x, params, h0, c0, y).loss
+    return _forward("lstm", x, params, h0, c0, check.required("y", y)).loss
 
 
 def gru_loss(x, y, params, h0=None) -> float:
     """The GRU's loss :math:`E` alone (arguments as in :func:`gru_gradients`)."""
-    return _forward("gru", x, params, h0, None, y).loss
+    return _forward("gru", x, params, h0, None, check.required("y", y)).loss
 
 
 def lstm_gradients(x, y, params, h0=None, c0=None, *, truncate=None) -> GatedGradients:

@@ -99,7 +99,7 @@ def _mask(mask, prob: _Problem):
     """Step weights as (T, ..., 1), or None."""
     if mask is None:
         return None
-    m = check.real_array("mask", mask)
+    m = check.real_array("mask", mask, bool_ok=True)  # True/False: weights 1 and 0
     steps = prob.x.shape[:2] if prob.batched else prob.x.shape[:1]
     if m.shape != steps:
         raise ValueError(f"mask: expected shape {steps} (one weight per step"
@@ -197,7 +197,8 @@ def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     >>> print(f"{rnn_loss([0, 1], [2, 3], U, W, V):.6f}")  # uniform guesses: 2 log 4
     2.772589
     """
-    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output, y=y,
+    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output,
+                       y=check.required("y", y),
                        mask=mask).loss
 
 
@@ -227,9 +228,9 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         probabilities with binary cross-entropy (multi-label; label rows in [0, 1]).
         Either way :math:`\partial E_t/\partial z_t` is prediction minus label (times the row
         sum of the labels, for softmax).
-    mask : (T,) or (T, B) float >= 0, optional
+    mask : (T,) or (T, B) float >= 0 or bool, optional
         Step weights, :math:`E = \sum_t m_t E_t`: 0 for steps without a target (many-to-one,
-        one-to-many, encoder-decoder).  None weighs every step by 1.
+        one-to-many, encoder-decoder); a bool mask is 0/1.  None weighs every step by 1.
     truncate : int >= 0, optional
         None for full BPTT.  ``k``: each :math:`E_t` sends its error back through at most ``k``
         earlier steps (k + 1 terms), the semantics of the classic ``bptt_truncate`` loop.

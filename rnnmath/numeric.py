@@ -140,7 +140,7 @@ def numerical_gradient(f: Callable[..., float], params: Mapping[str, np.ndarray]
     work = _params(params)
     if not isinstance(name, str) or name not in work:
         check._fail("name", check._short(name), f"one of {sorted(work)}")
-    h = _step(h)
+    h, progress = _step(h), check.flag("progress", progress)
     x = work[name]
     grad = np.empty_like(x)
     flat, out = x.reshape(-1), grad.reshape(-1)
@@ -255,7 +255,7 @@ def gradient_check(f: Callable[..., float], params: Mapping[str, np.ndarray],
         check._fail("grads", "an empty mapping" if isinstance(grads, Mapping)
                     else check._short(grads), "a non-empty mapping of names to arrays")
     tiny = check.positive_number("tiny", tiny)
-    h = _step(h)
+    h, progress = _step(h), check.flag("progress", progress)
     analytic = {}
     for name, g in grads.items():  # every argument up front, before the slow differences
         if name not in work:

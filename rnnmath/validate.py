@@ -178,11 +178,25 @@ def choice(name: str, value, options) -> str:
 def positive_number(name: str, value) -> float:
     """A finite real number > 0 (not a bool, not an array, not complex)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        _fail(name, _short(value), "a finite real number > 0")
+        _fail(name, _short(value), "a finite number > 0")
     value = float(value)
     if not (np.isfinite(value) and value > 0):
-        _fail(name, repr(value), "a finite real number > 0")
+        _fail(name, repr(value), "a finite number > 0")
     return value
+
+
+def required(name: str, value):
+    """``value``, which must not be None (labels for a loss: without them there is none)."""
+    if value is None:
+        _fail(name, "None", "labels: class ids (T,) / (T, B) or label rows (T, K) / (T, B, K)")
+    return value
+
+
+def flag(name: str, value) -> bool:
+    """True or False (NumPy's bool too); not 0, 1, "yes" or an array."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, _short(value), "True or False")
+    return bool(value)
 
 
 def _short(value) -> str:
