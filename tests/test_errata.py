@@ -142,17 +142,16 @@ def quote_error(quote: Quote, seed_lines: list[str]) -> str | None:
 def summary(pages: list[Page]) -> str:
     """The index's table of counts and its list of entries, computed from the pages."""
     names = list(SEVERITIES)
-    out = ["| Seed | Subject | " + " | ".join(names) + " | Total |",
-           "|---|---|" + "---:|" * (len(names) + 1)]
+    out = ["| Seed | " + " | ".join(names) + " | total |",
+           "|---|" + "---:|" * (len(names) + 1)]
     totals = Counter()
     for page in pages:
         counts = Counter(e.severity for e in page.entries)
         totals.update(counts)
-        subject = page.lines[0].split(" — ", 1)[1]
-        out.append(f"| [`{page.seed.name}`]({page.path.name}) | {subject} | "
+        out.append(f"| [{page.lines[0].removeprefix('# ')}]({page.path.name}) | "
                    + " | ".join(str(counts[n]) for n in names)
                    + f" | {len(page.entries)} |")
-    out.append("| **All seeds** | | " + " | ".join(f"**{totals[n]}**" for n in names)
+    out.append("| **All seeds** | " + " | ".join(f"**{totals[n]}**" for n in names)
                + f" | **{sum(totals.values())}** |")
     for name in names:
         out += ["", f"### {name.capitalize()} ({totals[name]})", ""]
