@@ -3,6 +3,7 @@ result formula on it is followed by a doctest a reader can run."""
 from __future__ import annotations
 
 import doctest
+from html.parser import HTMLParser
 import importlib.util
 import re
 import sys
@@ -203,3 +204,139 @@ def test_scanner_requires_a_doctest_after_result_formulas(registry):
 def test_hook_docstring_examples():
     result = doctest.testmod(hook, optionflags=doctest.ELLIPSIS)
     assert result.attempted and not result.failed
+
+
+# --- (d) the pages teach: visible words are mostly prose and math ----------------------------
+
+# The derivation pages: each must read as prose and mathematics, with the code folded away.
+DERIVATION_PAGES = ("notation", "softmax", "gradient-v", "gradient-w", "gradient-u", "algorithm",
+                    "worked-example", "outputs", "vanishing", "clipping", "lstm", "gru")
+
+
+class _VisibleWords(HTMLParser):
+    """Count the words a reader sees in a page's article: code-block words apart from the rest.
+
+    Hidden: the content of a closed ``<details>`` (a folded check; its ``<summary>`` line is
+    visible and counted), every content tab but the first (selected) one, scripts, styles and
+    heading permalinks. Code: words inside ``<pre>``.
+    Prose and math: every other word, inline code in a sentence included.
+    """
+
+    VOID = {"br", "hr", "img", "input", "meta", "link", "source", "wbr", "col", "area", "base",
+            "embed", "param", "track"}
+
+    def __init__(self):
+        super().__init__()
+        # (tag, hidden, code, what a <summary> directly inside it shows as)
+        self.stack: list[tuple[str, bool, bool, bool]] = []
+        self.in_article = 0
+        self.tabs_seen: list[int] = []
+        self.code = self.prose = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        attrs = dict(attrs)
+        hidden, code = self.stack[-1][1:3] if self.stack else (False, False)
+        summary_hidden = hidden
+        if tag == "article":
+            self.in_article += 1
+        classes = (attrs.get("class") or "").split()
+        if tag in ("script", "style") or "headerlink" in classes:
+            hidden = True
+        if tag == "summary" and self.stack and self.stack[-1][0] == "details":
+            hidden = self.stack[-1][3]   # a fold's title line is visible when the fold is
+        if tag == "details" and "open" not in attrs:
+            summary_hidden, hidden = hidden, True
+        if "tabbed-block" in classes and self.stack and "tabbed-content" in self.stack[-1][0]:
+            # content tabs: only the first (selected) tab shows until the reader picks another
+            self.tabs_seen[-1] += 1
+            hidden = hidden or self.tabs_seen[-1] > 1
+        if "tabbed-content" in classes:
+            tag = "div.tabbed-content"
+            self.tabs_seen.append(0)
+        self.stack.append((tag, hidden, code or tag == "pre", summary_hidden))
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            top = self.stack.pop()[0]
+            if top == "article":
+                self.in_article -= 1
+            if top == "div.tabbed-content":
+                self.tabs_seen.pop()
+                top = "div"
+            if top == tag:
+                break
+
+    def handle_data(self, data):
+        hidden, code = self.stack[-1][1:3] if self.stack else (False, False)
+        if not self.in_article or hidden:
+            return
+        words = len(data.split())
+        if code:
+            self.code += words
+        else:
+            self.prose += words
+
+
+def visible_code_share(html: str) -> float:
+    """The share of visible words of a built page that are code-block words (0..1)."""
+    counter = _VisibleWords()
+    counter.feed(html)
+    total = counter.code + counter.prose
+    return counter.code / total if total else 0.0
+
+
+def test_visible_code_share_counts_only_what_is_shown():
+    page = ("<article><p>one two three</p><pre><code>a b</code></pre>"
+            "<details class='example'><summary>Check it yourself</summary>"
+            "<pre><code>x y z w v u</code></pre></details>"
+            "<details open><summary>s</summary><pre>c</pre></details>"
+            "<h2>T<a class='headerlink'>¶</a></h2><script>var q = 1;</script>"
+            "<div class='tabbed-set'><div class='tabbed-content'>"
+            "<div class='tabbed-block'><p>shown</p></div>"
+            "<div class='tabbed-block'><pre>hidden tab</pre></div></div></div></article>"
+            "<nav>outside the article</nav>")
+    # visible prose: one two three, Check it yourself, s, T, shown (9); code: a b, c (3)
+    assert visible_code_share(page) == pytest.approx(3 / 12)
+
+
+def test_derivation_pages_are_mostly_prose_and_math(built_site):
+    assert built_site.returncode == 0, built_site.log
+    shares = {name: visible_code_share(
+        (built_site.dir / name / "index.html").read_text(encoding="utf-8"))
+        for name in DERIVATION_PAGES}
+    print("\nvisible code share: " + ", ".join(f"{n} {s:.0%}" for n, s in shares.items()))
+    too_much = {n: f"{s:.0%}" for n, s in shares.items() if s > 0.20}
+    assert not too_much, f"pages whose visible words are more than 20 % code: {too_much}"
+
+
+# --- (e) no code line wider than the content column ------------------------------------------
+
+CODE_COLUMN = 80  # characters of monospace that fit the content column at 1280 px
+
+
+def wide_code_lines(text: str, where: str, width: int = CODE_COLUMN) -> list[str]:
+    """Lines of fenced code blocks longer than ``width`` once the block's indentation is removed."""
+    out = []
+    for tok in hook.tokens(text, where):
+        if tok.kind != "fence":
+            continue
+        indent = len(tok.text) - len(tok.text.lstrip())
+        for n, line in enumerate(tok.body.split("\n"), start=tok.line + 1):
+            if len(line[indent:]) > width:
+                out.append(f"{where}:{n}: {len(line[indent:])} > {width} characters")
+    return out
+
+
+def test_wide_code_lines_are_found():
+    text = "x\n\n    ```pycon\n    >>> " + "a" * 77 + "\n    >>> " + "b" * 76 + "\n    ```\n"
+    assert wide_code_lines(text, "p.md") == ["p.md:4: 81 > 80 characters"]
+
+
+def test_no_code_line_is_wider_than_the_column():
+    problems = []
+    for name in DERIVATION_PAGES:
+        page = DOCS / f"{name}.md"
+        problems += wide_code_lines(page.read_text(encoding="utf-8"), f"docs/{name}.md")
+    assert not problems, "\n".join(problems)
