@@ -345,3 +345,51 @@ def test_no_code_line_is_wider_than_the_column():
         page = DOCS / f"{name}.md"
         problems += wide_code_lines(page.read_text(encoding="utf-8"), f"docs/{name}.md")
     assert not problems, "\n".join(problems)
+
+
+# --- (f) every check is folded, every derivation page has a checked exercise ------------------
+
+_FOLD = re.compile(r'^(\s*)\?\?\? ([a-z]+) "([^"]+)"\s*$')  # ???+ is open: not a fold
+
+
+def unfolded_checks(text: str, where: str) -> list[str]:
+    """Problems: a pycon doctest outside a collapsed fold, or a "Check it yourself" fold whose
+    title does not say what it checks."""
+    problems, lines = [], text.split("\n")
+    fold_indent = None
+    for tok in hook.tokens(text, where):
+        line = lines[tok.line - 1]
+        indent = len(line) - len(line.lstrip())
+        m = _FOLD.match(line)
+        if m:
+            fold_indent = len(m.group(1))
+            title = m.group(3)
+            what = title.partition(":")[2]
+            if title.startswith("Check it yourself") and len(what.split()) < 3:
+                problems.append(f"{where}:{tok.line}: fold title {title!r} does not say what it "
+                                f"checks")
+            continue
+        if line.strip() and fold_indent is not None and indent <= fold_indent:
+            fold_indent = None  # the fold ended at the first line not indented under it
+        if tok.kind == "fence" and tok.info == "pycon" and fold_indent is None:
+            problems.append(f"{where}:{tok.line}: a doctest outside a ??? fold is shown open")
+    return problems
+
+
+def test_unfolded_checks_are_found():
+    text = ('x\n\n??? example "Check it yourself: the sum against the loop"\n\n    ```pycon\n'
+            '    >>> 1\n    1\n\n    ```\n\n```pycon\n>>> 2\n2\n\n```\n\n'
+            '??? example "Check it yourself"\n\n    ```pycon\n    >>> 3\n    3\n\n    ```\n')
+    assert unfolded_checks(text, "p.md") == [
+        "p.md:11: a doctest outside a ??? fold is shown open",
+        "p.md:17: fold title 'Check it yourself' does not say what it checks"]
+
+
+@pytest.mark.parametrize("name", DERIVATION_PAGES)
+def test_derivation_page_folds_its_checks_and_has_an_exercise(name):
+    text = (DOCS / f"{name}.md").read_text(encoding="utf-8")
+    assert not unfolded_checks(text, f"docs/{name}.md")
+    assert re.search(r"^## Exercise", text, re.M), f"docs/{name}.md has no exercise"
+    solution = text.split("## Exercise", 1)[1]
+    assert '??? success "Solution"' in solution and ">>> " in solution.split("!!!")[0], (
+        f"docs/{name}.md: the exercise needs a folded solution with a doctest")
