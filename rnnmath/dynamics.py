@@ -166,10 +166,12 @@ def state_jacobian_norms(x, U, W, b=None, s0=None, *, activation="tanh", ord=2,
                          f"{MAX_TABLE_BYTES / 1e6:.0f} MB: pass last_only=True for the norms "
                          "of ds_T/ds_k (O(T) memory), or split the sequence")
     F = _fprime(x, U, W, b, s0, activation)
-    J = F[:, :, None] * W[None]                  # J[j - 1] = ds_j/ds_{j-1} = diag(f'_j) W
+    # J[j - 1] = ds_j/ds_{j-1} = diag(f'_j) W, stored as J * 2**eJ: a W near the float64 limit
+    # must not overflow in the first product.
+    J, eJ = _split(F[:, :, None] * W[None])
     identity = np.linalg.norm(np.eye(H), ord)
     if last_only:
-        return _last_row(J, ord, identity, progress)
+        return _last_row(J, eJ, ord, identity, progress)
 
     out = np.full((T + 1, T + 1), np.nan)
     out[np.diag_indices(T + 1)] = identity
@@ -181,7 +183,7 @@ def state_jacobian_norms(x, U, W, b=None, s0=None, *, activation="tanh", ord=2,
             P = P[1:] @ J[:T - lag + 1]
             _, e = np.frexp(np.abs(P).max(axis=(1, 2)))
             P = np.ldexp(P, -e[:, None, None])
-            exponent = exponent[1:] + e
+            exponent = exponent[1:] + e + eJ
             t = np.arange(lag, T + 1)
             out[t, t - lag] = np.ldexp(np.linalg.norm(P, ord, axis=(1, 2)), exponent)
             if progress and (lag % max(1, T // 20) == 0 or lag == T):
@@ -197,15 +199,16 @@ def _steps(x) -> int:
     return int(arr.shape[0]) if arr.ndim else 0
 
 
-def _last_row(J, ord, identity, progress) -> np.ndarray:
-    """||ds_T/ds_k|| for k = 0..T: ds_T/ds_{k-1} = ds_T/ds_k J_k, from k = T down."""
+def _last_row(J, eJ, ord, identity, progress) -> np.ndarray:
+    """||ds_T/ds_k|| for k = 0..T: ds_T/ds_{k-1} = ds_T/ds_k J_k, from k = T down (the true
+    J_k is J[k - 1] * 2**eJ)."""
     T, H = J.shape[0], J.shape[1]
     row = np.empty(T + 1)
     row[T] = identity
     Q, exponent = np.eye(H), 0
     with check.quiet():
         for k in range(T, 0, -1):
-            Q, exponent = _split(Q @ J[k - 1], exponent)
+            Q, exponent = _split(Q @ J[k - 1], exponent + eJ)
             row[k - 1] = np.ldexp(np.linalg.norm(Q, ord), exponent)
             if progress and ((T - k + 1) % max(1, T // 20) == 0 or k == 1):
                 print(f"\rstate_jacobian_norms: {T - k + 1}/{T}", end="", file=sys.stderr)

@@ -276,3 +276,14 @@ def test_long_sequences_need_last_only_and_get_it_cheaply(capsys):
 def test_flags_and_options_are_validated(kw, word):
     with pytest.raises(ValueError, match=word):
         state_jacobian_norms([0, 1], np.ones((2, 2)), np.eye(2), **kw)
+
+
+@pytest.mark.parametrize("last_only", [False, True])
+def test_weights_at_the_float64_limit_give_inf_not_nan(last_only):
+    """Found by the fuzz test: W = 1.7e308 everywhere and f' = 1 (all states 0). The products
+    are scaled before they are formed, so ||W|| = 3.4e308 is inf and ||W W|| too, never NaN."""
+    N = state_jacobian_norms(np.zeros((2, 1)), np.zeros((2, 1)), np.full((2, 2), 1.7e308),
+                             last_only=last_only)
+    lower = N if last_only else N[np.tril_indices(3)]
+    assert not np.isnan(lower).any()
+    assert np.isinf(N[0] if last_only else N[1:, 0]).all()
