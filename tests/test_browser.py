@@ -3,19 +3,11 @@ fetched from anywhere but the local server, no console errors, a layout that fit
 column (1280 px) and a phone (390 px), and a working search."""
 from __future__ import annotations
 
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+# The local server over the built site and the Chromium page (`served_site`, `browser_page`) are
+# fixtures in conftest.py, shared with tests/test_figures_browser.py.
 
 # Runs in the page once MathJax has finished and the fonts are in.
 INSPECT = r"""
@@ -107,55 +99,6 @@ async () => {
 """
 
 WIDTHS = (1280, 390)  # a desktop window, a phone held upright
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output readable
-        pass
-
-
-@pytest.fixture(scope="module")
-def served_site(built_site):
-    if built_site.returncode != 0:
-        pytest.fail("the site did not build; see test_strict_build_has_no_warnings")
-    handler = functools.partial(_QuietHandler, directory=str(built_site.dir))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser_page(served_site):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        log = {"requests": [], "errors": []}
-        context.on("request", lambda r: log["requests"].append(r.url))
-        page.on("console", lambda m: m.type == "error" and log["errors"].append(
-            f"console: {m.text}"))
-        page.on("pageerror", lambda e: log["errors"].append(f"page error: {e}"))
-        # ERR_ABORTED: a request cut short because the test moved on to the next page.
-        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and log[
-            "errors"].append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: r.status >= 400 and log["errors"].append(
-            f"HTTP {r.status}: {r.url}"))
-        try:
-            yield page, log
-        finally:
-            context.close()
-            browser.close()
 
 
 def _pages(site_dir: Path) -> list[str]:
