@@ -71,7 +71,7 @@ window.MathJax = {
 // date on scroll and resize.
 const SCROLLERS = ".md-typeset div.arithmatex, .md-typeset .md-typeset__scrollwrap, " +
                   ".md-typeset .jupyter-wrapper mjx-container[display='true'], " +
-                  ".md-typeset mjx-container.mjx-inline-too-wide";
+                  ".md-typeset mjx-container.mjx-inline-too-wide, .md-typeset .bench-plot";
 
 function markScroller(el) {
   const more = el.scrollWidth - el.clientWidth;
