@@ -129,10 +129,11 @@ def _loss_kernel(Z, Y, M, output):
 
 def _forward(prob: _Problem):
     project = gen.projection_ids if prob.ids else gen.projection_dense
-    P = project(prob.x, prob.U, prob.b)
     # Looked up per call, not at import: `python -m rnnmath.codegen` must be able to import
     # this package while it rewrites the generated module.
     with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+        P = check.finite_result("input projections U x_t + b", project(prob.x, prob.U, prob.b),
+                                first=1)
         S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
         Z = gen.logits(check.finite_result("states s_t", S), prob.V, prob.c)
     return S, check.finite_result("logits z_t", Z, first=1)

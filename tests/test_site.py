@@ -206,7 +206,115 @@ def test_hook_docstring_examples():
     assert result.attempted and not result.failed
 
 
-# --- (d) the pages teach: visible words are mostly prose and math ----------------------------
+# --- (d) the API page: docstrings' reST math becomes the site's math ---------------------------
+
+def _load_docstring_math():
+    spec = importlib.util.spec_from_file_location("docstring_math", DOCS / "hooks/docstring_math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+docstring_math = _load_docstring_math()
+
+
+def test_docstring_math_examples():
+    result = doctest.testmod(docstring_math)
+    assert result.attempted and not result.failed
+
+
+@pytest.mark.parametrize("rest, markdown", [
+    (r"Error :math:`\delta_t` and :math:`s_{t-1}`.", r"Error \(\delta_t\) and \(s_{t-1}\)."),
+    ("See :func:`rnnmath.rnn_loss` and :class:`~rnnmath.gated.GatedForward`.",
+     "See `rnnmath.rnn_loss` and `GatedForward`."),
+    (":py:meth:`~rnnmath.RNNGradients.as_dict()` and :mod:`rnnmath.derive`",
+     "`as_dict` and `rnnmath.derive`"),
+    # one line, no line break: a plain display block
+    (".. math:: E = \\sum_t E_t", "$$\nE = \\sum_t E_t\n$$"),
+    # options are dropped, the body keeps its own indentation relative to the directive
+    ("x\n    .. math::\n        :label: eq\n\n        a = b\n    after",
+     "x\n\n    $$\n    a = b\n    $$\n\n    after"),
+    # blank-line separated equations, as Sphinx shows them: one environment, one per line
+    (".. math::\n\n   a = b\n\n   c = d\n", "$$\n\\begin{gathered}\na = b \\\\\nc = d\n\\end{gathered}\n$$"),
+    # an environment of its own is left as written
+    (".. math::\n\n   \\begin{aligned} a &= b \\\\ c &= d \\end{aligned}",
+     "$$\n\\begin{aligned} a &= b \\\\ c &= d \\end{aligned}\n$$"),
+])
+def test_docstring_math_converts_rest(rest, markdown):
+    assert docstring_math.to_markdown(rest) == markdown
+
+
+def test_docstring_math_leaves_markdown_alone():
+    text = "Plain `code`, $x$ and ``literal`` text.\n\nParameters\n----------\nx : (T,) int"
+    assert docstring_math.to_markdown(text) == text
+
+
+def _api_html(built_site) -> str:
+    assert built_site.returncode == 0, f"mkdocs build --strict failed:\n{built_site.log}"
+    return (built_site.dir / "api/index.html").read_text(encoding="utf-8")
+
+
+def test_api_page_has_no_rest_markup_left(built_site):
+    html = _api_html(built_site)
+    text = re.sub(r"<(pre|code)\b.*?</\1>", "", html, flags=re.S)  # code may mention roles
+    leftover = re.findall(r":(?:math|func|class|mod|meth|attr):|\.\. math::", text)
+    assert not leftover, f"reST markup shown as text on the API page: {leftover[:10]}"
+    # and the math is there, as arithmatex blocks for MathJax (the browser test checks that
+    # MathJax typesets every one of them)
+    assert html.count('class="arithmatex"') >= 40
+
+
+class _TocEntries(HTMLParser):
+    """The labels of the page's table of contents (Material's secondary nav), with their level.
+    Material puts the table twice in a page (sidebar, and the phone's drawer): one list each."""
+
+    def __init__(self):
+        super().__init__()
+        self.tocs: list[list[tuple[int, str]]] = []
+        self._nav = self._lists = 0
+        self._label: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "nav" and ("md-nav--secondary" in classes or self._nav):
+            if not self._nav:
+                self.tocs.append([])
+            self._nav += 1
+        elif self._nav and tag == "ul":
+            self._lists += 1
+        elif self._nav and tag == "a" and "md-nav__link" in classes:
+            self._label = []
+
+    def handle_endtag(self, tag):
+        if tag == "nav" and self._nav:
+            self._nav -= 1
+        elif self._nav and tag == "ul":
+            self._lists -= 1
+        elif tag == "a" and self._label is not None:
+            self.tocs[-1].append((self._lists, " ".join("".join(self._label).split())))
+            self._label = None
+
+    def handle_data(self, data):
+        if self._label is not None:
+            self._label.append(data)
+
+
+def test_api_page_lists_every_object_once(built_site):
+    html = _api_html(built_site)
+    ids = re.findall(r'<h[2-6] id="(rnnmath\.[^"]+)"', html)
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    # The table of contents names each section and each top-level object once: "Softmax" as a
+    # section, as the module holding `softmax` and as the function was one entry three times.
+    # (Members of different classes may share a name, e.g. `as_dict`, one level down.)
+    toc = _TocEntries()
+    toc.feed(html)
+    assert toc.tocs and all(t == toc.tocs[0] for t in toc.tocs), toc.tocs
+    top = [label.lower() for level, label in toc.tocs[0] if level == 1]
+    assert len(top) > 10, toc.tocs
+    assert len(top) == len(set(top)), sorted({x for x in top if top.count(x) > 1})
+
+
+# --- (e) the pages teach: visible words are mostly prose and math ----------------------------
 
 # The derivation pages: each must read as prose and mathematics, with the code folded away.
 DERIVATION_PAGES = ("notation", "softmax", "gradient-v", "gradient-w", "gradient-u", "algorithm",
