@@ -40,7 +40,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "latex"]
+__all__ = ["RnnLatexPrinter", "latex", "site_caption"]
 
 # One meaning per symbol (the table on the Notation page). Some derivations were written before
 # that table and still name a few objects with letters the site now reserves; until their source
@@ -70,6 +70,42 @@ def site_name(name: str) -> str:
     if _EARLIER_STEP_LABEL.search(name):
         name = _LONE_K.sub(lambda _m: r"\tau", name)
     return name
+
+
+# Captions are Markdown with inline math. Written before the symbol table, some still use the
+# letters the table reserves; the same bridge rewrites their math spans (and only those), and
+# tests/test_latex.py checks that every rule still has a caption to act on.
+_MATH_SPAN = re.compile(r"\$([^$]+)\$")
+_KRONECKER = re.compile(r"\\delta_\{?([a-z])\s?([a-z])\}?(?![A-Za-z])")
+_CAPTION_MATH: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (_KRONECKER, r"[\1 = \2]", "a Kronecker delta is the Iverson bracket [i = j]"),
+    (re.compile(r"(?<![A-Za-z\\])f'"), r"\\phi'", "the activation is phi"),
+    (re.compile(r"(?<![A-Za-z\\])f\("), r"\\phi(", "the activation is phi"),
+    (re.compile(r"\\circ\b"), r"\\odot", "elementwise products are odot"),
+    (re.compile(r"\\ell(?![_A-Za-z])"), r"\\lambda", "the elementwise clipping limit is lambda"),
+    (re.compile(r"\\theta\b"), r"\\gamma", "the global clipping threshold is gamma"),
+)
+_CAPTION_TEXT = ((re.compile(r"\bthe Kronecker delta\b"), "the Iverson bracket"),
+                 (re.compile(r"\bKronecker delta\b"), "bracket"))
+# In these derivations' captions a lone k is the truncation length or the earlier step.
+_CAPTION_K = {"rnn.truncated": r"\kappa", "lstm.truncated": r"\kappa",
+              "gru.truncated": r"\kappa", "rnn.jacobian": r"\tau", "dynamics": r"\tau"}
+
+
+def site_caption(key: str, caption: str) -> str:
+    """A step's caption as the site writes it: the math of :data:`SITE_NAMES`' era mapped to the
+    symbol table (Kronecker delta -> Iverson bracket, f -> phi, k -> kappa or tau, ...)."""
+    def math(m: re.Match[str]) -> str:
+        tex = m.group(1)
+        for pattern, replacement, _ in _CAPTION_MATH:
+            tex = pattern.sub(replacement, tex)
+        if key in _CAPTION_K:
+            tex = _LONE_K.sub(lambda _m: _CAPTION_K[key], tex)
+        return f"${tex}$"
+    out = _MATH_SPAN.sub(math, caption)
+    for pattern, replacement in _CAPTION_TEXT:
+        out = pattern.sub(replacement, out)
+    return out
 
 
 # The truncation length is kappa; the derivations write it as a non-negative integer k (a class
