@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -32,12 +31,7 @@ __all__ = ["clip_elementwise", "clip_global_norm", "global_norm", "gradient_cosi
 
 def _positive(name: str, value) -> float:
     """A finite real number > 0 (not a bool, not an array)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    return value
+    return check.positive_number(name, value)
 
 
 def _arrays(grads, name: str = "grads") -> dict:
@@ -95,8 +89,13 @@ def _norm(arrays: dict) -> float:
     peak = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays.values()), default=0.0)
     if peak == 0.0:
         return 0.0
-    return peak * float(np.sqrt(sum(float(np.vdot(a / peak, a / peak))
-                                    for a in arrays.values())))
+    with check.quiet():  # a / peak may underflow to 0 for entries far below the largest
+        ratio = float(np.sqrt(sum(float(np.vdot(a / peak, a / peak)) for a in arrays.values())))
+        norm = peak * ratio
+    if not np.isfinite(norm):  # only the last product can overflow: peak and ratio are finite
+        raise FloatingPointError(f"global norm of the gradients is {peak:.3g} * {ratio:.3g}, "
+                                 "beyond float64: scale the gradients down")
+    return norm
 
 
 def gradient_cosine(a, b) -> float:

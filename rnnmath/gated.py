@@ -160,6 +160,15 @@ def _labels(y, prob: _Problem) -> np.ndarray:
 
 def _run(prob: _Problem):
     """Forward pass: (hidden states, stored arrays for the backward pass, gates, logits)."""
+    with check.quiet():  # overflow is caught after the kernels, by step, not as a warning
+        Hs, stored, gates, Z = _run_kernels(prob)
+    check.finite_result("hidden states h_t", Hs)
+    if prob.cell == "lstm":
+        check.finite_result("cell states C_t", stored[0])
+    return Hs, stored, gates, check.finite_result("logits z_t", Z, first=1)
+
+
+def _run_kernels(prob: _Problem):
     p = prob.p
     if prob.cell == "lstm":
         if prob.ids:
@@ -186,10 +195,12 @@ def _forward(cell, x, params, h0, c0, y) -> GatedForward:
     prob = _prepare(cell, x, params, h0, c0)
     Hs, stored, gates, Z = _run(prob)
     loss = None
-    if y is not None:
-        Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
-    else:
-        Yhat = gen.softmax(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        if y is not None:
+            Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
+        else:
+            Yhat = gen.softmax(Z)
+    check.finite_result("loss", 0.0 if loss is None else loss)  # huge label rows
     b = prob.batched
     return GatedForward(_unbatch(Hs, b), _unbatch(stored[0], b) if cell == "lstm" else None,
                         {k: _unbatch(v, b) for k, v in gates.items()},
@@ -200,9 +211,15 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
     prob = _prepare(cell, x, params, h0, c0)
     Y = _labels(y, prob)
     k = check.truncate(truncate)
-    p = prob.p
     Hs, stored, _, Z = _run(prob)
-    _, loss, DO = gen.softmax_cross_entropy(Z, Y)
+    with check.quiet():  # huge label rows: checked below; exploding gradients: at the end
+        _, loss, DO = gen.softmax_cross_entropy(Z, Y)
+        check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
+        return _backward(cell, prob, loss, DO, Hs, stored, k)
+
+
+def _backward(cell, prob, loss, DO, Hs, stored, k) -> GatedGradients:
+    p = prob.p
     if cell == "lstm":
         Cs, I, F, G, O = stored
         AB, CB1 = gen.lstm_backward(Hs, Cs, I, F, G, O, DO, p["weight_hh"], p["V"], k)
@@ -226,7 +243,10 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
         dh0 = dh0.sum(axis=0)
     if dc0 is not None and len(prob.c0_shape) == 1:
         dc0 = dc0.sum(axis=0)
-    return GatedGradients(loss, dwih, dwhh, dbih, dbhh, dV, dc, dh0, dc0)
+    grads = GatedGradients(loss, dwih, dwhh, dbih, dbhh, dV, dc, dh0, dc0)
+    for name, g in grads.grads.items():
+        check.finite_result(f"gradient {name}", g, first=None)
+    return grads
 
 
 def lstm_forward(x, params, h0=None, c0=None, *, y=None) -> GatedForward:
@@ -270,12 +290,12 @@ def gru_forward(x, params, h0=None, *, y=None) -> GatedForward:
 
 def lstm_loss(x, y, params, h0=None, c0=None) -> float:
     """The LSTM's loss :math:`E` alone (arguments as in :func:`lstm_gradients`)."""
-    return _forward("lstm", x, params, h0, c0, y).loss
+    return _forward("lstm", x, params, h0, c0, check.required("y", y)).loss
 
 
 def gru_loss(x, y, params, h0=None) -> float:
     """The GRU's loss :math:`E` alone (arguments as in :func:`gru_gradients`)."""
-    return _forward("gru", x, params, h0, None, y).loss
+    return _forward("gru", x, params, h0, None, check.required("y", y)).loss
 
 
 def lstm_gradients(x, y, params, h0=None, c0=None, *, truncate=None) -> GatedGradients:

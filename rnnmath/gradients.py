@@ -99,7 +99,7 @@ def _mask(mask, prob: _Problem):
     """Step weights as (T, ..., 1), or None."""
     if mask is None:
         return None
-    m = check.real_array("mask", mask)
+    m = check.real_array("mask", mask, bool_ok=True)  # True/False: weights 1 and 0
     steps = prob.x.shape[:2] if prob.batched else prob.x.shape[:1]
     if m.shape != steps:
         raise ValueError(f"mask: expected shape {steps} (one weight per step"
@@ -111,6 +111,12 @@ def _mask(mask, prob: _Problem):
 
 def _loss(Z, Y, M, output):
     """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows."""
+    with check.quiet():  # huge masks or label rows: the loss check names what overflowed
+        loss, DO = _loss_kernel(Z, Y, M, output)
+    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
+
+
+def _loss_kernel(Z, Y, M, output):
     if Y.dtype.kind == "i" and output == "softmax":
         return gen.softmax_cross_entropy_ids(Z, Y, 1.0 if M is None else M)
     if Y.dtype.kind == "i":
@@ -123,11 +129,14 @@ def _loss(Z, Y, M, output):
 
 def _forward(prob: _Problem):
     project = gen.projection_ids if prob.ids else gen.projection_dense
-    P = project(prob.x, prob.U, prob.b)
     # Looked up per call, not at import: `python -m rnnmath.codegen` must be able to import
     # this package while it rewrites the generated module.
-    S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
-    return S, gen.logits(S, prob.V, prob.c)
+    with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+        P = check.finite_result("input projections U x_t + b", project(prob.x, prob.U, prob.b),
+                                first=1)
+        S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
+        Z = gen.logits(check.finite_result("states s_t", S), prob.V, prob.c)
+    return S, check.finite_result("logits z_t", Z, first=1)
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
@@ -171,7 +180,8 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     M = _mask(mask, prob)
     S, Z = _forward(prob)
     loss = None
-    Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     if y is not None:
         loss, _ = _loss(Z, _labels(y, prob, output), M, output)
     return RNNForward(S, Z, Yhat, loss)
@@ -188,7 +198,8 @@ def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     >>> print(f"{rnn_loss([0, 1], [2, 3], U, W, V):.6f}")  # uniform guesses: 2 log 4
     2.772589
     """
-    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output, y=y,
+    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output,
+                       y=check.required("y", y),
                        mask=mask).loss
 
 
@@ -218,9 +229,9 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         probabilities with binary cross-entropy (multi-label; label rows in [0, 1]).
         Either way :math:`\partial E_t/\partial z_t` is prediction minus label (times the row
         sum of the labels, for softmax).
-    mask : (T,) or (T, B) float >= 0, optional
+    mask : (T,) or (T, B) float >= 0 or bool, optional
         Step weights, :math:`E = \sum_t m_t E_t`: 0 for steps without a target (many-to-one,
-        one-to-many, encoder-decoder).  None weighs every step by 1.
+        one-to-many, encoder-decoder); a bool mask is 0/1.  None weighs every step by 1.
     truncate : int >= 0, optional
         None for full BPTT.  ``k``: each :math:`E_t` sends its error back through at most ``k``
         earlier steps (k + 1 terms), the semantics of the classic ``bptt_truncate`` loop.
@@ -254,12 +265,17 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     k = check.truncate(truncate)
     S, Z = _forward(prob)
     loss, DO = _loss(Z, Y, M, output)
-    DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
-    dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
-    if prob.ids:
-        dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
-    else:
-        dU = gen.input_gradient_dense(prob.x, DL)
-    if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
-        ds0 = ds0.sum(axis=0)
-    return RNNGradients(loss, dU, dW, dV, db, dc, ds0)
+    with check.quiet():  # exploding gradients: named below, by step and by parameter
+        DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
+        check.finite_result("delta_t = dE/da_t", DL, first=1, backward=True)
+        dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
+        if prob.ids:
+            dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
+        else:
+            dU = gen.input_gradient_dense(prob.x, DL)
+        if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
+            ds0 = ds0.sum(axis=0)
+    grads = RNNGradients(loss, dU, dW, dV, db, dc, ds0)
+    for name, g in grads.as_dict().items():
+        check.finite_result(f"d{name}", g, first=None)
+    return grads

@@ -39,7 +39,8 @@ for key, derivation in registry.items():
 
 # %% [markdown]
 # A small helper prints a derivation the way the Derivations pages do: the caption as prose, then
-# the step's SymPy expression as LaTeX (`step.latex` is just `sympy.latex(step.expr)`).
+# the step's SymPy expression as LaTeX (`step.latex` prints it with the site's printer,
+# `rnnmath.derive.latex`: SymPy's LaTeX printer with the pages' factor order and symbols).
 # Result steps are the ones the code generator and the tests rely on.
 
 # %%
@@ -88,7 +89,7 @@ show("rnn.hidden")
 
 # %% [markdown]
 # Read off as vectors, these are the formulas the generated code computes, with the activation
-# left abstract as $f$ (the tanh and ReLU derivations supply $f'$).
+# left abstract as $\phi$ (the tanh and ReLU derivations supply $\phi'$).
 
 # %%
 show("rnn.vector")
@@ -179,8 +180,8 @@ print(f"the loss has {sp.count_ops(E)} operations; its derivative by W[0, 1] has
 
 # %% [markdown]
 # The closed form from the derivation: $\delta^{o}_t = \hat y_t - y_t$, the recursion
-# $\delta_t = f'_t \circ (V^T \delta^{o}_t + W^T \delta_{t+1})$ with $\delta_{T+1} = 0$ and
-# $f'_t = 1 - s_t^2$ for tanh, and then $\partial E/\partial W = \sum_t \delta_t s_{t-1}^T$.
+# $\delta_t = \phi'_t \odot (V^T \delta^{o}_t + W^T \delta_{t+1})$ with $\delta_{T+1} = 0$ and
+# $\phi'_t = 1 - s_t^2$ for tanh, and then $\partial E/\partial W = \sum_t \delta_t s_{t-1}^T$.
 # Built from the same symbols, it is a different expression: nothing in it is differentiated.
 
 # %%
