@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 # The local server over the built site and the Chromium page (`served_site`, `browser_page`) are
 # fixtures in conftest.py, shared with tests/test_figures_browser.py.
 
