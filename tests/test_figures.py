@@ -95,19 +95,20 @@ def test_captions_typeset_their_math(figures_hook, rendered):
 @pytest.mark.parametrize("t", range(1, 5))
 def test_paths_to_w_are_one_per_earlier_step(figures_hook, t):
     terms = figures_hook.gradient_paths(t, "W")
-    assert [term["k"] for term in terms] == list(range(t, 0, -1))
+    assert [term["tau"] for term in terms] == list(range(t, 0, -1))
     for term in terms:
-        k = term["k"]
-        chain = {f"s{j - 1}-s{j}" for j in range(k + 1, t + 1)}
-        assert set(term["edges"]) == {f"z{t}-E{t}", f"s{t}-z{t}", f"s{k - 1}-s{k}"} | chain
-        assert term["use"] == f"s{k - 1}-s{k}"
-        # Its factors: dE_t/ds_t, the t - k Jacobians, the immediate derivative at step k.
+        tau = term["tau"]
+        chain = {f"s{j - 1}-s{j}" for j in range(tau + 1, t + 1)}
+        assert set(term["edges"]) == {f"z{t}-E{t}", f"s{t}-z{t}", f"s{tau - 1}-s{tau}"} | chain
+        assert term["use"] == f"s{tau - 1}-s{tau}"
+        # Its factors: dE_t/ds_t, the t - tau Jacobians, the immediate derivative at step tau.
         jacobians = re.findall(r"\\frac\{\\partial s_\{(\d+)\}\}\{\\partial s_\{(\d+)\}\}",
                                term["tex"])
-        assert jacobians == [(str(j), str(j - 1)) for j in range(t, k, -1)]
+        assert jacobians == [(str(j), str(j - 1)) for j in range(t, tau, -1)]
         assert term["tex"].index(rf"\partial E_{{{t}}}}}{{\partial s_{{{t}}}") < \
-            term["tex"].index(rf"\partial^{{+}} s_{{{k}}}}}{{\partial W}}")
-        assert term["tex"].endswith(rf"\delta^{{({t})}}_{{{k}}} s_{{{k - 1}}}^{{T}}")
+            term["tex"].index(rf"\partial^{{+}} s_{{{tau}}}}}{{\partial W}}")
+        # ... and it is the lag-(t - tau) part of delta_tau against s_{tau-1}.
+        assert term["tex"].endswith(rf"\delta^{{({t - tau})}}_{{{tau}}} s_{{{tau - 1}}}^{{T}}")
 
 
 def test_paths_to_u_and_v(figures_hook):

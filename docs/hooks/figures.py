@@ -98,13 +98,13 @@ def jacobian_norms_figure(ax) -> str:
         ax.semilogy(lags, norms, color=colour, lw=1.8, label=f"spectral radius {rho:g}")
         ax.semilogy(lags, bound, color=colour, lw=1, ls="--")
     ax.set_ylim(1e-16, 1e8)
-    ax.set_xlabel("lag T − k (steps the error travels back)")
-    ax.set_ylabel("‖∂s_T / ∂s_k‖₂")
-    ax.plot([], [], color=MID, lw=1, ls="--", label="bound ‖W‖₂^(T−k)")
+    ax.set_xlabel("lag T − τ (steps the error travels back)")
+    ax.set_ylabel("‖∂s_T / ∂s_τ‖₂")
+    ax.plot([], [], color=MID, lw=1, ls="--", label="bound ‖W‖₂^(T−τ)")
     ax.legend(frameon=False, fontsize=9)
     return ("The norm of the state-to-state Jacobian product along one tanh sequence "
             "($T = 40$, $H = 16$), for the same random $W$ scaled to spectral radius 0.5, 1 "
-            "and 1.5; dashed: the bound $(\\max|\\tanh'|\\,\\lVert W\\rVert_2)^{T-k}$ with "
+            "and 1.5; dashed: the bound $(\\max|\\tanh'|\\,\\lVert W\\rVert_2)^{T-\\tau}$ with "
             "$\\max|\\tanh'| = 1$. Below radius 1 the "
             "product shrinks geometrically, as the bound promises. Above 1 the bound allows "
             "explosion, but saturating states make tanh′ small and the product turns down "
@@ -117,14 +117,15 @@ def truncation_error_figure(ax) -> str:
         ks, errors = _truncation_errors(rho)
         ax.semilogy(ks, errors, color=colour, lw=1.8, marker=".",
                     label=f"spectral radius {rho:g}")
-    ax.set_xlabel("truncation k (earlier steps each error may reach)")
+    ax.set_xlabel("truncation window κ (earlier steps each error may reach)")
     ax.set_ylabel("relative error of truncated ∂E/∂W")
     ax.legend(frameon=False, fontsize=9)
     return ("How much of $\\partial E/\\partial W$ truncated BPTT misses, against the "
-            "truncation $k$, for the network of the figure on the W page ($T = 40$). What "
-            "truncation drops are the terms of lag greater than $k$; they are small exactly when "
+            "truncation window $\\kappa$, for the network of the figure on the W page ($T = 40$). "
+            "What truncation drops are the terms of lag greater than $\\kappa$; they are small "
+            "exactly when "
             "the Jacobian products of the W page are. "
-            "Computed with rnn_gradients(..., truncate=k) when this site was built.")
+            "Computed with rnn_gradients(..., truncate=κ) when this site was built.")
 
 
 FIGURES: dict[str, Callable[[Any], str]] = {
@@ -139,6 +140,9 @@ FIGURES: dict[str, Callable[[Any], str]] = {
 
 # Spectral radii of W for the vanishing page, from clearly contracting to clearly expanding.
 DYNAMICS_RADII = (0.5, 0.9, 1.0, 1.1, 1.5, 3.0)
+# Cool to warm with the radius, all of middle lightness: each line stands out on the light and on
+# the dark background (viridis's dark purple end vanished on the dark one).
+DYNAMICS_COLOURS = ("#4263eb", "#1098ad", "#37b24d", "#f59f00", "#f76707", "#e03131")
 
 
 def _dynamics_network(H: int = 32, D: int = 8, T: int = 100, seed: int = 0):
@@ -154,7 +158,6 @@ def _dynamics_network(H: int = 32, D: int = 8, T: int = 100, seed: int = 0):
 
 def vanishing_norms_figure(ax) -> str:
     import numpy as np
-    from matplotlib import cm
 
     from rnnmath import state_jacobian_norms
 
@@ -165,7 +168,7 @@ def vanishing_norms_figure(ax) -> str:
     fig = ax.figure
     ax.remove()
     panels = fig.subplots(1, 2, sharey=True)
-    colours = cm.viridis(np.linspace(0.0, 0.9, len(DYNAMICS_RADII)))
+    colours = DYNAMICS_COLOURS
     for panel, activation in zip(panels, ("tanh", "relu")):
         for rho, colour in zip(DYNAMICS_RADII, colours):
             N = state_jacobian_norms(x, U, G * (rho / radius_of_G), activation=activation)
@@ -174,13 +177,13 @@ def vanishing_norms_figure(ax) -> str:
             shown = row > 0                        # an exact 0 (all units off) has no log
             panel.semilogy(lags[shown], row[shown], color=colour, lw=1.6, label=f"ρ(W) = {rho:g}")
         panel.set_title(activation, fontsize=10)
-        panel.set_xlabel("lag T − k")
+        panel.set_xlabel("lag T − τ")
         panel.grid(True, which="major", color=GRID, lw=0.6)
         panel.spines[["top", "right"]].set_visible(False)
-    panels[0].set_ylabel("‖∂s_T / ∂s_k‖₂")
+    panels[0].set_ylabel("‖∂s_T / ∂s_τ‖₂")
     panels[1].legend(frameon=False, fontsize=9, loc="lower left")
     return ("How much of the last state's sensitivity survives each lag: "
-            "$\\lVert\\partial s_T/\\partial s_k\\rVert_2$ for one sequence ($T = 100$, "
+            "$\\lVert\\partial s_T/\\partial s_\\tau\\rVert_2$ for one sequence ($T = 100$, "
             "$H = 32$), the same Gaussian $W$ scaled to each spectral radius $\\rho(W)$, tanh "
             "(left) and relu (right); computed with state_jacobian_norms "
             "when this site was built. The products shrink geometrically for small radii and "
@@ -221,7 +224,7 @@ def clipping_direction_figure(ax) -> str:
     ax.axvline(5.0, color=MID, lw=0.8, ls=":")
     ax.text(5.0, 0.02, " ±5", color=MID, fontsize=9, va="bottom")
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("threshold (ℓ for elementwise, θ for global norm)")
+    ax.set_xlabel("threshold (λ for elementwise, γ for global norm)")
     ax.set_ylabel("cosine(clipped, unclipped)")
     ax.legend(frameon=False, fontsize=9, loc="lower right")
     return ("The direction of the clipped gradient against the threshold, for the tanh network "
@@ -229,7 +232,7 @@ def clipping_direction_figure(ax) -> str:
             "and 0.5; computed with rnn_gradients and the clipping functions when this site "
             "was built. Global-norm clipping (dashed) keeps the cosine at 1 for every "
             "threshold. Elementwise clipping bends the gradient as soon as the largest entry "
-            "exceeds $\\ell$, and the smaller $\\ell$, the more it bends.")
+            "exceeds $\\lambda$, and the smaller $\\lambda$, the more it bends.")
 
 
 FIGURES["vanishing-norms"] = vanishing_norms_figure
@@ -372,14 +375,17 @@ class _Unrolled:
 
 def gradient_paths(t: int, param: str) -> list[dict]:
     r"""The terms of :math:`\partial E_t/\partial\,\mathrm{param}` in the unrolled graph, one per
-    step k at which the parameter is used on a path from E_t back: the path's edges, the edge
+    step τ at which the parameter is used on a path from E_t back: the path's edges, the edge
     where the parameter enters (its immediate derivative), and the term as LaTeX.
 
     It is the sum of the ``rnn.jacobian:sum_of_products`` step (and its analogue for U and V)
     for a single loss term, with the chain's factors printed by SymPy: E_t reaches s_t through
-    z_t, goes back through the Jacobians of steps t, t-1, ..., k+1, and meets the parameter's
-    immediate derivative at step k."""
+    z_t, goes back through the Jacobians of steps t, t-1, ..., τ+1, and meets the parameter's
+    immediate derivative at step τ. The term is the lag-(t - τ) part of δ_τ (the part that comes
+    from E_t) times what the parameter multiplies at step τ."""
     import sympy as sp
+
+    from rnnmath.derive.latex import latex  # the site's printer, as for every formula
 
     def nc(tex):                          # a factor that must keep its place in the product
         return sp.Symbol(tex, commutative=False)
@@ -391,22 +397,23 @@ def gradient_paths(t: int, param: str) -> list[dict]:
         chain = [nc(rf"\frac{{\partial E_{{{t}}}}}{{\partial z_{{{t}}}}}"),
                  nc(rf"\frac{{\partial^{{+}} z_{{{t}}}}}{{\partial V}}")]
         outer = vec(rf"\delta^{{o}}_{{{t}}}") * vec(f"s_{{{t}}}").T
-        return [dict(k=t, edges=[f"z{t}-E{t}", f"s{t}-z{t}"], use=f"s{t}-z{t}",
-                     tex=rf"\displaystyle {sp.latex(sp.Mul(*chain))} = {sp.latex(outer)}")]
+        return [dict(tau=t, edges=[f"z{t}-E{t}", f"s{t}-z{t}"], use=f"s{t}-z{t}",
+                     tex=rf"\displaystyle {latex(sp.Mul(*chain))} = {latex(outer)}")]
     if param not in ("W", "U"):
         raise ValueError(f"param: expected 'W', 'U' or 'V', got {param!r}")
     terms = []
-    for k in range(t, 0, -1):
+    for tau in range(t, 0, -1):
         chain = [nc(rf"\frac{{\partial E_{{{t}}}}}{{\partial s_{{{t}}}}}")]
         chain += [nc(rf"\frac{{\partial s_{{{j}}}}}{{\partial s_{{{j - 1}}}}}")
-                  for j in range(t, k, -1)]
-        chain.append(nc(rf"\frac{{\partial^{{+}} s_{{{k}}}}}{{\partial {param}}}"))
-        read = vec(f"s_{{{k - 1}}}") if param == "W" else vec(f"x_{{{k}}}")
-        outer = vec(rf"\delta^{{({t})}}_{{{k}}}") * read.T
-        use = f"s{k - 1}-s{k}" if param == "W" else f"x{k}-s{k}"
-        edges = [f"z{t}-E{t}", f"s{t}-z{t}", *(f"s{j - 1}-s{j}" for j in range(t, k, -1)), use]
-        terms.append(dict(k=k, edges=list(dict.fromkeys(edges)), use=use,
-                          tex=rf"\displaystyle {sp.latex(sp.Mul(*chain))} = {sp.latex(outer)}"))
+                  for j in range(t, tau, -1)]
+        chain.append(nc(rf"\frac{{\partial^{{+}} s_{{{tau}}}}}{{\partial {param}}}"))
+        read = vec(f"s_{{{tau - 1}}}") if param == "W" else vec(f"x_{{{tau}}}")
+        outer = vec(rf"\delta^{{({t - tau})}}_{{{tau}}}") * read.T
+        use = f"s{tau - 1}-s{tau}" if param == "W" else f"x{tau}-s{tau}"
+        edges = [f"z{t}-E{t}", f"s{t}-z{t}", *(f"s{j - 1}-s{j}" for j in range(t, tau, -1)),
+                 use]
+        terms.append(dict(tau=tau, edges=list(dict.fromkeys(edges)), use=use,
+                          tex=rf"\displaystyle {latex(sp.Mul(*chain))} = {latex(outer)}"))
     return terms
 
 
@@ -414,9 +421,9 @@ def _sum_tex(t: int, param: str) -> str:
     if param == "V":
         return (rf"\displaystyle\frac{{\partial E_{{{t}}}}}{{\partial V}} = "
                 rf"\delta^{{o}}_{{{t}}} s_{{{t}}}^{{T}}")
-    read = "s_{k-1}" if param == "W" else "x_{k}"
-    return (rf"\displaystyle\frac{{\partial E_{{{t}}}}}{{\partial {param}}} = \sum_{{k=1}}^{{{t}}}"
-            rf"\delta^{{({t})}}_{{k}} {read}^{{T}}")
+    read = r"s_{\tau-1}" if param == "W" else r"x_{\tau}"
+    return (rf"\displaystyle\frac{{\partial E_{{{t}}}}}{{\partial {param}}} = "
+            rf"\sum_{{\tau=1}}^{{{t}}}\delta^{{({t}-\tau)}}_{{\tau}} {read}^{{T}}")
 
 
 def _graph_svg(name: str, title: str, lit: list[dict] | None = None, extra: list[str] = (),
@@ -455,9 +462,9 @@ def bptt_paths_diagram() -> tuple[str, str, str]:
     title = f"Every path by which the loss term E{t} reaches {param}"
     svg = _graph_svg("bptt-paths", title, gradient_paths(t, param))
     caption = (f"The paths by which $E_{t}$ reaches ${param}$: down from $E_{t}$ to $s_{t}$, then "
-               f"back through the states. ${param}$ is used at every step $k \\le {t}$ (dashed, "
+               f"back through the states. ${param}$ is used at every step $\\tau \\le {t}$ (dashed, "
                f"its name in bold), and each use gives one term "
-               f"$\\delta^{{({t})}}_k s_{{k-1}}^T$ of the sum.")
+               f"$\\delta^{{({t}-\\tau)}}_\\tau s_{{\\tau-1}}^T$ of the sum.")
     return svg, title, caption
 
 
@@ -485,8 +492,8 @@ def bptt_recursion_diagram() -> tuple[str, str, str]:
     svg = _graph_svg("bptt-recursion", title, extra=back, labels=False)
     caption = ("The backward pass on the same graph. Each $\\delta_t$ collects what comes down "
                "from its own loss term through $V^T$ and what comes back from "
-               "$\\delta_{t+1}$ through $W^T$, then is multiplied by $f'_t$: "
-               "$\\delta_t = f'_t \\odot (V^T \\delta^o_t + W^T \\delta_{t+1})$, starting "
+               "$\\delta_{t+1}$ through $W^T$, then is multiplied by $\\phi'_t$: "
+               "$\\delta_t = \\phi'_t \\odot (V^T \\delta^o_t + W^T \\delta_{t+1})$, starting "
                f"from $\\delta_{{{STEPS + 1}}} = 0$. Each use of $W$ then adds "
                "$\\delta_t s_{t-1}^T$ to $\\partial E/\\partial W$.")
     return svg, title, caption
@@ -521,15 +528,16 @@ def bptt_explorer_diagram() -> tuple[str, str, str]:
     caption = ("Pick a loss term and a parameter: the paths by which that loss reaches the "
                "parameter light up (dashed, the name in bold: where the parameter is used), and "
                "the terms of its gradient appear, one per path; "
-               "$\\delta^{(t)}_k = \\partial E_t/\\partial a_k$ is the part of $\\delta_k$ "
-               "that comes from $E_t$. Point at a term to see its path alone.")
+               "$\\delta^{(t-\\tau)}_\\tau = \\partial E_t/\\partial a_\\tau$ is the part of "
+               "$\\delta_\\tau$ that comes from $E_t$, $t - \\tau$ steps later. Point at a term "
+               "to see its path alone.")
     return html_, "Explore the paths of the gradient: " + title, caption
 
 
 def _terms_html(entry: dict) -> str:
     """The sum and its terms as HTML with arithmatex spans (the script builds the same)."""
     items = "".join(f'<li tabindex="0" data-edges="{" ".join(term["edges"])}">'
-                    f'<span class="bptt-k">k = {term["k"]}</span> '
+                    f'<span class="bptt-k">τ = {term["tau"]}</span> '
                     f'<span class="arithmatex">\\({html.escape(term["tex"])}\\)</span></li>'
                     for term in entry["terms"])
     return (f'<p><span class="arithmatex">\\({html.escape(entry["sum"])}\\)</span></p>'
@@ -556,14 +564,16 @@ def _heatmap_network(rho: float, H: int = 16, D: int = 8, K: int = 4, T: int = 2
     W *= rho / np.abs(np.linalg.eigvals(W)).max()
     params = dict(U=0.3 * rng.normal(size=(H, D)), W=W, V=0.01 * rng.normal(size=(K, H)),
                   b=np.zeros(H), c=np.zeros(K),
-                  s0=0.5 * np.abs(rng.normal(size=H)))   # nonzero, so the k = 1 terms are too
+                  s0=0.5 * np.abs(rng.normal(size=H)))   # nonzero, so the τ = 1 terms are too
     return rng.integers(0, D, size=T), rng.integers(0, K, size=T), params
 
 
 def w_gradient_terms(x, y, params, activation: str = "relu"):
     r"""``(norms, total)``: the Frobenius norm of every term
-    :math:`\delta^{(t)}_k s_{k-1}^T` of :math:`\partial E/\partial W` for a sequence of token
-    ids, ``norms[t - 1, k - 1]`` for :math:`k \le t` (NaN above the diagonal), and the sum of
+    :math:`\delta^{(t-\tau)}_\tau s_{\tau-1}^T` of :math:`\partial E/\partial W` (the part of
+    :math:`\delta_\tau` that comes from :math:`E_t`, times the state it multiplied) for a sequence
+    of token ids, ``norms[t - 1, tau - 1]`` for :math:`\tau \le t` (NaN above the diagonal), and
+    the sum of
     all the terms, which must be ``rnn_gradients(...).dW``.
 
     No function of the package returns the terms one by one: its kernels add them up as they
@@ -584,12 +594,12 @@ def w_gradient_terms(x, y, params, activation: str = "relu"):
     total = np.zeros_like(W)
     for t in range(1, T + 1):
         grad_s = V.T @ d_out[t - 1]                    # dE_t/ds_t, as a column
-        for k in range(t, 0, -1):
-            d = fprime[k] * grad_s                     # delta^(t)_k = dE_t/da_k
-            term = np.outer(d, S[k - 1])
-            norms[t - 1, k - 1] = np.linalg.norm(term)
+        for tau in range(t, 0, -1):
+            d = fprime[tau] * grad_s                   # delta^(t - tau)_tau = dE_t/da_tau
+            term = np.outer(d, S[tau - 1])
+            norms[t - 1, tau - 1] = np.linalg.norm(term)
             total += term
-            grad_s = W.T @ d                           # dE_t/ds_{k-1}: one step further back
+            grad_s = W.T @ d                           # dE_t/ds_{tau-1}: one step further back
     return norms, total
 
 
@@ -617,7 +627,7 @@ def gradient_sources_figure(ax) -> str:
                              extent=(0.5, T + 0.5, T + 0.5, 0.5), interpolation="nearest")
         panel.set_title(f"{'contracting' if rho < 1 else 'expanding'}: ρ(W) = {rho:g}",
                         fontsize=10)
-        panel.set_xlabel("k (step where W is used)")
+        panel.set_xlabel("τ (step where W is used)")
         ticks = [1, *range(5, T + 1, 5)]
         panel.set_xticks(ticks)
         panel.set_yticks(ticks)
@@ -630,7 +640,8 @@ def gradient_sources_figure(ax) -> str:
     # The first column read downwards: the use of W at step 1, reached from E_1, ..., E_T.
     change = [v[-1, 0] - v[0, 0] for v in logs]
     return ("Where $\\partial E/\\partial W$ comes from: $\\log_{10}$ of the norm of each term "
-            "$\\delta^{(t)}_k s_{k-1}^T$, loss term $E_t$ down, step $k \\le t$ across, for one "
+            "$\\delta^{(t-\\tau)}_\\tau s_{\\tau-1}^T$, loss term $E_t$ down, step $\\tau \\le t$ "
+            "across, for one "
             f"relu network ($T = {T}$, $H = 16$) with the same random $W$ scaled to spectral radius "
             f"{HEATMAP_RADII[0]:g} and {HEATMAP_RADII[1]:g}. Read a column downwards: the same "
             "use of $W$, reached from later and later loss terms. Contracting, the first "
@@ -717,7 +728,7 @@ def lstm_cell_diagram() -> tuple[str, str, str]:
     body.append(_text(474, 14, "h_t", cls="state-label", anchor="start"))
     # The way back along the cell state: one multiplication by f_t per step.
     body.append(_arrow(380, top - 26, 190, top - 26, cls="back"))
-    body.append(_text(285, top - 40, "× f_t", cls="back-label"))
+    body.append(_text(388, top - 26, "× f_t", cls="back-label", anchor="start"))
     title = "LSTM cell: the cell state runs along the top, changed only by × f and + i g"
     svg = _svg_root("lstm-cell", 550, 300, title, body, "cell-diagram")
     caption = ("One LSTM step. The cell state runs along the top (highlighted): the forget gate "
@@ -763,7 +774,7 @@ def gru_cell_diagram() -> tuple[str, str, str]:
     body.append(_wire([(466, top), (466, 10)], head=True))
     body.append(_text(474, 14, "h_t", cls="state-label", anchor="start"))
     body.append(_arrow(340, top - 26, 120, top - 26, cls="back"))
-    body.append(_text(240, top - 40, "× z_t", cls="back-label"))
+    body.append(_text(348, top - 26, "× z_t", cls="back-label", anchor="start"))
     title = "GRU cell: the state runs along the top, kept by × z and mixed with the candidate"
     svg = _svg_root("gru-cell", 550, 300, title, body, "cell-diagram")
     caption = ("One GRU step (PyTorch's convention). The state runs along the top "

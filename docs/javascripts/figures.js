@@ -34,7 +34,7 @@
       item.dataset.edges = term.edges.join(" ");
       const k = document.createElement("span");
       k.className = "bptt-k";
-      k.textContent = "k = " + term.k;
+      k.textContent = "τ = " + term.tau;
       item.append(k, " ", math(term.tex));
       list.appendChild(item);
     }
