@@ -148,3 +148,18 @@ def test_site_captions_follow_the_symbol_table(key, step):
         assert not re.search(r"(?<![A-Za-z\\])f'|(?<![A-Za-z\\])f\(", math), text
         assert not re.search(r"\\ell(?![_A-Za-z])", math), text
     assert "Kronecker" not in text
+
+
+def test_long_equation_breaks_after_whole_terms():
+    a = sp.IndexedBase(r"\mathrm{long\_name}")
+    terms = [sp.log(1 + a[n] / (1 + a[n + 1])) * sp.Symbol(f"w_{n}") for n in range(8)]
+    tex = latex(sp.Eq(sp.Symbol("E"), sp.Add(*terms)))
+    lines = tex.split("\n")
+    assert lines[0] == r"\begin{aligned}" and lines[-1] == r"\end{aligned}"
+    assert lines[1].startswith("E ={}& ") and all(l.startswith(r"&\quad ") for l in lines[2:-1])
+    body = [l.removesuffix(r" \\") for l in lines[1:-1]]
+    assert all(len(l) <= 150 + len(r"&\quad ") for l in body), body
+    # nothing lost: the terms, in order, are the one-line print of the sum
+    joined = " ".join(l.removeprefix("E ={}& ").removeprefix(r"&\quad ") for l in body)
+    assert joined == latex(sp.Add(*terms))
+    assert latex(sp.Eq(sp.Symbol("E"), terms[0])) == "E = " + latex(terms[0])

@@ -27,6 +27,8 @@ an error signal. The rules, each one ``_print_<Class>`` method:
   :math:`\partial`, the site's single notation for derivatives.
 * **Derivative functions** (``_print_Function``): an undefined function named ``f'`` prints as
   :math:`f'(a)`, not as an operator name.
+* **Long equations** (``_print_Equality``): a sum on the right-hand side that would be wider than
+  the page's column breaks after whole terms, in an ``aligned`` block.
 * **Negated sums** (``_print_Sum``): :math:`-\sum_k y_k \log \hat y_k`, the sign in front of the
   sum rather than inside it.
 
@@ -107,6 +109,11 @@ def site_caption(key: str, caption: str) -> str:
         out = pattern.sub(replacement, out)
     return out
 
+
+# An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
+# lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
+LONG_EQUATION = 260
+EQUATION_LINE = 150
 
 # The truncation length is kappa; the derivations write it as a non-negative integer k (a class
 # index k is positive), which is how SymPy tells the two apart.
@@ -257,22 +264,39 @@ class RnnLatexPrinter(LatexPrinter):
         return (rf"\frac{{{self._print_factors(sp.Mul.make_args(numer))}}}"
                 rf"{{{self._print_factors(sp.Mul.make_args(denom))}}}")
 
-    def _print_Add(self, expr, order=None):
+    def _add_terms(self, expr, order=None) -> list[str]:
+        """The printed terms of a sum, in the site's order, each with its sign in front."""
         terms = self._as_ordered_terms(expr, order=order)
         with_sum = [t for t in terms if t.has(sp.Sum)]
         terms = with_sum + [t for t in terms if not t.has(sp.Sum)]
-        out = ""
-        for n, term in enumerate(terms):
+        out = []
+        for term in terms:
             tex = self._print(term)
-            if n == 0:
-                out = tex
-            elif tex.startswith("-"):
-                out += " - " + tex[1:].lstrip()
-            else:
-                out += " + " + tex
-            if isinstance(term, sp.Add):  # never happens in SymPy's flattened Add; kept safe
-                out = rf"\left({out}\right)"
+            out.append(f"- {tex[1:].lstrip()}" if tex.startswith("-") else f"+ {tex}")
         return out
+
+    def _print_Add(self, expr, order=None):
+        terms = self._add_terms(expr, order)
+        first = terms[0][2:] if terms[0].startswith("+ ") else terms[0]
+        return " ".join([first, *terms[1:]])
+
+    def _print_Equality(self, expr):
+        """An equation; a long sum on the right breaks after whole terms, aligned on ``=``, so
+        that it fits the page's column instead of scrolling."""
+        lhs, rhs = self._print(expr.lhs), expr.rhs
+        if not isinstance(rhs, sp.Add) or len(self._print(rhs)) <= LONG_EQUATION:
+            return f"{lhs} = {self._print(rhs)}"
+        lines, current = [], []
+        for term in self._add_terms(rhs):
+            if current and len(" ".join(current + [term])) > EQUATION_LINE:
+                lines.append(" ".join(current))
+                current = []
+            current.append(term)
+        lines.append(" ".join(current))
+        if lines[0].startswith("+ "):
+            lines[0] = lines[0][2:]
+        body = " \\\\\n&\\quad ".join(lines)
+        return f"\\begin{{aligned}}\n{lhs} ={{}}& {body}\n\\end{{aligned}}"
 
     def _print_Sum(self, expr):
         if expr.function.could_extract_minus_sign():
