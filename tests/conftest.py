@@ -3,6 +3,7 @@ the browser tests, which also share the local server over it and the Chromium pa
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import subprocess
 import sys
@@ -49,6 +50,17 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
     seconds = time.perf_counter() - start
     print(f"\nsite built in {seconds:.1f} s")
     return BuiltSite(dest, proc.stdout + proc.stderr, proc.returncode, seconds)
+
+
+@pytest.fixture(scope="session")
+def figures_hook():
+    """docs/hooks/figures.py, loaded as MkDocs loads it (it is build machinery, not a module
+    of the package)."""
+    spec = importlib.util.spec_from_file_location("figures_hook", ROOT / "docs/hooks/figures.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as MkDocs does
+    spec.loader.exec_module(module)
+    return module
 
 
 # -- the built site in a real browser (tests/test_browser.py, tests/test_figures_browser.py) --

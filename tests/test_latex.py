@@ -8,7 +8,8 @@ import pytest
 import sympy as sp
 
 from rnnmath.derive import derivations
-from rnnmath.derive.latex import SITE_NAMES, TRUNCATION_LENGTH, latex
+from rnnmath.derive.latex import (_CAPTION_K, _CAPTION_MATH, _LONE_K, SITE_NAMES,
+                                  TRUNCATION_LENGTH, latex, site_caption)
 
 t = sp.Symbol("t", integer=True, positive=True)
 i, j, k, p, q, g = sp.symbols("i j k p q g", integer=True, positive=True)
@@ -117,3 +118,48 @@ def test_site_formulas_follow_the_symbol_table(key, step):
     # one subscript style: comma-separated, never space-separated
     for sub in re.findall(r"_\{([^{}]*)\}", tex):
         assert not re.fullmatch(r"[A-Za-z0-9]+ [A-Za-z0-9]+", sub), (sub, tex)
+
+
+# --- captions -------------------------------------------------------------------------------
+
+def test_site_caption_maps_math_only():
+    caption = r"Differentiate ($\delta_{ij}$ is the Kronecker delta); keep lags $0..k$, and f(a)."
+    assert site_caption("rnn.truncated", caption) == (
+        r"Differentiate ($[i = j]$ is the Iverson bracket); keep lags $0..\kappa$, and f(a).")
+    # outside the truncation and path derivations, k is a class and stays
+    assert site_caption("softmax", r"every $\hat y_k$") == r"every $\hat y_k$"
+    assert site_caption("gru.cell", r"its logits $\ell_t$") == r"its logits $\ell_t$"
+
+
+def test_every_caption_rule_is_still_needed():
+    captions = [(key, step.caption) for key, step in ALL_STEPS]
+    for pattern, _, why in _CAPTION_MATH:
+        assert any(pattern.search(c) for _, c in captions), f"unused caption rule ({why})"
+    for key in _CAPTION_K:
+        assert any(k == key and _LONE_K.search(c) for k, c in captions), key
+
+
+@pytest.mark.parametrize("key, step", ALL_STEPS, ids=[f"{k}:{s.name}" for k, s in ALL_STEPS])
+def test_site_captions_follow_the_symbol_table(key, step):
+    text = site_caption(key, step.caption)
+    for math in re.findall(r"\$([^$]+)\$", text):
+        assert not re.search(r"\\delta_\{?[a-z] ?[a-z]\}?(?![A-Za-z])", math), text
+        assert r"\circ" not in math and r"\theta" not in math, text
+        assert not re.search(r"(?<![A-Za-z\\])f'|(?<![A-Za-z\\])f\(", math), text
+        assert not re.search(r"\\ell(?![_A-Za-z])", math), text
+    assert "Kronecker" not in text
+
+
+def test_long_equation_breaks_after_whole_terms():
+    a = sp.IndexedBase(r"\mathrm{long\_name}")
+    terms = [sp.log(1 + a[n] / (1 + a[n + 1])) * sp.Symbol(f"w_{n}") for n in range(8)]
+    tex = latex(sp.Eq(sp.Symbol("E"), sp.Add(*terms)))
+    lines = tex.split("\n")
+    assert lines[0] == r"\begin{aligned}" and lines[-1] == r"\end{aligned}"
+    assert lines[1].startswith("E ={}& ") and all(l.startswith(r"&\quad ") for l in lines[2:-1])
+    body = [l.removesuffix(r" \\") for l in lines[1:-1]]
+    assert all(len(l) <= 150 + len(r"&\quad ") for l in body), body
+    # nothing lost: the terms, in order, are the one-line print of the sum
+    joined = " ".join(l.removeprefix("E ={}& ").removeprefix(r"&\quad ") for l in body)
+    assert joined == latex(sp.Add(*terms))
+    assert latex(sp.Eq(sp.Symbol("E"), terms[0])) == "E = " + latex(terms[0])

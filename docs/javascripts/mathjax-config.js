@@ -71,7 +71,7 @@ window.MathJax = {
 // date on scroll and resize.
 const SCROLLERS = ".md-typeset div.arithmatex, .md-typeset .md-typeset__scrollwrap, " +
                   ".md-typeset .jupyter-wrapper mjx-container[display='true'], " +
-                  ".md-typeset mjx-container.mjx-inline-too-wide";
+                  ".md-typeset mjx-container.mjx-inline-too-wide, .md-typeset .bench-plot";
 
 function markScroller(el) {
   const more = el.scrollWidth - el.clientWidth;
@@ -84,7 +84,12 @@ function markScroller(el) {
 function markWideInline() {
   for (const el of document.querySelectorAll(".md-typeset mjx-container:not([display='true'])")) {
     el.classList.remove("mjx-inline-too-wide");
-    const line = el.parentElement.closest("p, li, td, th, dd, div");
+    // the line box it sits in: the nearest ancestor that is not itself inline (an inline
+    // element has no width of its own to compare with)
+    let line = el.parentElement;
+    while (line && getComputedStyle(line).display.startsWith("inline")) {
+      line = line.parentElement;
+    }
     if (line && el.getBoundingClientRect().width > line.clientWidth + 0.5) {
       el.classList.add("mjx-inline-too-wide");
     }

@@ -29,6 +29,7 @@ from IPython.display import Markdown, Math, display
 
 import rnnmath
 from rnnmath.derive import derivations
+from rnnmath.derive.latex import latex, site_caption
 
 start = time.perf_counter()
 registry = derivations()
@@ -49,7 +50,8 @@ def show(key):
     display(Markdown(f"**{derivation.title}** (`{key}`)"))
     for step in derivation.steps:
         tag = " *(result)*" if step.result else ""
-        display(Markdown(f"`{step.name}`{tag}: {step.caption}"))
+        caption = site_caption(key, step.caption)   # the symbols of the Notation page
+        display(Markdown(f"`{step.name}`{tag}: {caption}"))
         display(Math(step.latex))
 
 
@@ -106,8 +108,8 @@ z = sp.symbols("z1:4")                      # z1, z2, z3
 total = sum(sp.exp(zk) for zk in z)
 softmax_explicit = [sp.exp(zk) / total for zk in z]
 J = sp.Matrix(3, 3, lambda r, col: sp.diff(softmax_explicit[r], z[col]))
-display(Math(r"\frac{\partial \hat y_1}{\partial z_1} = " + sp.latex(J[0, 0])))
-display(Math(r"\frac{\partial \hat y_1}{\partial z_2} = " + sp.latex(J[0, 1])))
+display(Math(r"\frac{\partial \hat y_1}{\partial z_1} = " + latex(J[0, 0])))
+display(Math(r"\frac{\partial \hat y_1}{\partial z_2} = " + latex(J[0, 1])))
 
 # %% [markdown]
 # The registry's result is one formula for every pair $(i, j)$. Instantiating it for
@@ -119,7 +121,7 @@ from rnnmath.derive.softmax import i, j, yhat  # the index symbols of the deriva
 
 rule = registry["softmax"]["jacobian"].expr.rhs
 R = sp.Matrix(3, 3, lambda r, col: rule.subs({i: r + 1, j: col + 1}))
-display(Math(r"\frac{\partial \hat y}{\partial z} = " + sp.latex(R)))
+display(Math(r"\frac{\partial \hat y}{\partial z} = " + latex(R)))
 
 # %% [markdown]
 # Substituting the explicit softmax for $\hat y_1, \hat y_2, \hat y_3$ and simplifying the

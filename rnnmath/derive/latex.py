@@ -27,6 +27,8 @@ an error signal. The rules, each one ``_print_<Class>`` method:
   :math:`\partial`, the site's single notation for derivatives.
 * **Derivative functions** (``_print_Function``): an undefined function named ``f'`` prints as
   :math:`f'(a)`, not as an operator name.
+* **Long equations** (``_print_Equality``): a sum on the right-hand side that would be wider than
+  the page's column breaks after whole terms, in an ``aligned`` block.
 * **Negated sums** (``_print_Sum``): :math:`-\sum_k y_k \log \hat y_k`, the sign in front of the
   sum rather than inside it.
 
@@ -40,7 +42,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "latex"]
+__all__ = ["RnnLatexPrinter", "latex", "site_caption"]
 
 # One meaning per symbol (the table on the Notation page). Some derivations were written before
 # that table and still name a few objects with letters the site now reserves; until their source
@@ -71,6 +73,47 @@ def site_name(name: str) -> str:
         name = _LONE_K.sub(lambda _m: r"\tau", name)
     return name
 
+
+# Captions are Markdown with inline math. Written before the symbol table, some still use the
+# letters the table reserves; the same bridge rewrites their math spans (and only those), and
+# tests/test_latex.py checks that every rule still has a caption to act on.
+_MATH_SPAN = re.compile(r"\$([^$]+)\$")
+_KRONECKER = re.compile(r"\\delta_\{?([a-z])\s?([a-z])\}?(?![A-Za-z])")
+_CAPTION_MATH: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (_KRONECKER, r"[\1 = \2]", "a Kronecker delta is the Iverson bracket [i = j]"),
+    (re.compile(r"(?<![A-Za-z\\])f'"), r"\\phi'", "the activation is phi"),
+    (re.compile(r"(?<![A-Za-z\\])f\("), r"\\phi(", "the activation is phi"),
+    (re.compile(r"\\circ\b"), r"\\odot", "elementwise products are odot"),
+    (re.compile(r"\\ell(?![_A-Za-z])"), r"\\lambda", "the elementwise clipping limit is lambda"),
+    (re.compile(r"\\theta\b"), r"\\gamma", "the global clipping threshold is gamma"),
+)
+_CAPTION_TEXT = ((re.compile(r"\bthe Kronecker delta\b"), "the Iverson bracket"),
+                 (re.compile(r"\bKronecker delta\b"), "bracket"))
+# In these derivations' captions a lone k is the truncation length or the earlier step.
+_CAPTION_K = {"rnn.truncated": r"\kappa", "lstm.truncated": r"\kappa",
+              "gru.truncated": r"\kappa", "rnn.jacobian": r"\tau", "dynamics": r"\tau"}
+
+
+def site_caption(key: str, caption: str) -> str:
+    """A step's caption as the site writes it: the math of :data:`SITE_NAMES`' era mapped to the
+    symbol table (Kronecker delta -> Iverson bracket, f -> phi, k -> kappa or tau, ...)."""
+    def math(m: re.Match[str]) -> str:
+        tex = m.group(1)
+        for pattern, replacement, _ in _CAPTION_MATH:
+            tex = pattern.sub(replacement, tex)
+        if key in _CAPTION_K:
+            tex = _LONE_K.sub(lambda _m: _CAPTION_K[key], tex)
+        return f"${tex}$"
+    out = _MATH_SPAN.sub(math, caption)
+    for pattern, replacement in _CAPTION_TEXT:
+        out = pattern.sub(replacement, out)
+    return out
+
+
+# An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
+# lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
+LONG_EQUATION = 260
+EQUATION_LINE = 150
 
 # The truncation length is kappa; the derivations write it as a non-negative integer k (a class
 # index k is positive), which is how SymPy tells the two apart.
@@ -221,22 +264,39 @@ class RnnLatexPrinter(LatexPrinter):
         return (rf"\frac{{{self._print_factors(sp.Mul.make_args(numer))}}}"
                 rf"{{{self._print_factors(sp.Mul.make_args(denom))}}}")
 
-    def _print_Add(self, expr, order=None):
+    def _add_terms(self, expr, order=None) -> list[str]:
+        """The printed terms of a sum, in the site's order, each with its sign in front."""
         terms = self._as_ordered_terms(expr, order=order)
         with_sum = [t for t in terms if t.has(sp.Sum)]
         terms = with_sum + [t for t in terms if not t.has(sp.Sum)]
-        out = ""
-        for n, term in enumerate(terms):
+        out = []
+        for term in terms:
             tex = self._print(term)
-            if n == 0:
-                out = tex
-            elif tex.startswith("-"):
-                out += " - " + tex[1:].lstrip()
-            else:
-                out += " + " + tex
-            if isinstance(term, sp.Add):  # never happens in SymPy's flattened Add; kept safe
-                out = rf"\left({out}\right)"
+            out.append(f"- {tex[1:].lstrip()}" if tex.startswith("-") else f"+ {tex}")
         return out
+
+    def _print_Add(self, expr, order=None):
+        terms = self._add_terms(expr, order)
+        first = terms[0][2:] if terms[0].startswith("+ ") else terms[0]
+        return " ".join([first, *terms[1:]])
+
+    def _print_Equality(self, expr):
+        """An equation; a long sum on the right breaks after whole terms, aligned on ``=``, so
+        that it fits the page's column instead of scrolling."""
+        lhs, rhs = self._print(expr.lhs), expr.rhs
+        if not isinstance(rhs, sp.Add) or len(self._print(rhs)) <= LONG_EQUATION:
+            return f"{lhs} = {self._print(rhs)}"
+        lines, current = [], []
+        for term in self._add_terms(rhs):
+            if current and len(" ".join(current + [term])) > EQUATION_LINE:
+                lines.append(" ".join(current))
+                current = []
+            current.append(term)
+        lines.append(" ".join(current))
+        if lines[0].startswith("+ "):
+            lines[0] = lines[0][2:]
+        body = " \\\\\n&\\quad ".join(lines)
+        return f"\\begin{{aligned}}\n{lhs} ={{}}& {body}\n\\end{{aligned}}"
 
     def _print_Sum(self, expr):
         if expr.function.could_extract_minus_sign():
