@@ -97,3 +97,12 @@ def test_gated_forward_with_labels_reports_the_loss(cell, G):
                           "gru": (gru_forward, gru_gradients)}[cell]
     assert forward(x, params).loss is None
     assert forward(x, params, y=y).loss == gradients(x, y, params).loss > 0
+
+
+def test_checks_are_silent_unless_asked(capsys):
+    """numeric.gradient_check / numerical_gradient: progress is off by default."""
+    f = lambda a: float(a @ a)  # noqa: E731
+    gradient_check(f, {"a": np.ones(40)}, {"a": 2 * np.ones(40)})
+    assert capsys.readouterr().err == ""
+    gradient_check(f, {"a": np.ones(40)}, {"a": 2 * np.ones(40)}, progress=True)
+    assert "a: 40/40" in capsys.readouterr().err
