@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import Ctx, numpy_expr
+from ..codegen.index import Ctx, numpy_expr
 from . import gru, lstm, rnn
 
 t, q, p, m = rnn.t, rnn.q, rnn.p, lstm.m

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import Ctx, numpy_expr, numpy_inplace
+from ..codegen.index import Ctx, numpy_expr, numpy_inplace
 from . import rnn
 from .activation import ACTIVATIONS, activation
 from .activation import a as a_sym
