@@ -11,6 +11,7 @@ PARAMS = {'weight_ih': ('3 * H', 'D'), 'bias_ih': ('3 * H',), 'weight_hh': ('3 *
 STATES = ('h',)
 OUTPUT = 'h'
 STORED = ('h', 'eta', 'r', 'z', 'n')
+BIASES = ('bias_ih', 'bias_hh')  # zeros when omitted
 
 
 def _rows(A):
@@ -63,9 +64,10 @@ def _sigmoid_(a, out):
 def forward(x, ids, weight_ih, bias_ih, weight_hh, bias_hh, h0):
     """Every stored vector over all steps: (h, eta, r, z, n).
 
-    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D).
+    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D);
+    initial states are (B, H), or (H,) shared by the batch.
     """
-    T, B, H = x.shape[0], h0.shape[0], h0.shape[-1]
+    T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
     X_h = np.empty((T + 1, B, H))
     X_h[0] = h0
     # xi: the input part, all steps at once

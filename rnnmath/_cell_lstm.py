@@ -11,6 +11,7 @@ PARAMS = {'weight_ih': ('4 * H', 'D'), 'weight_hh': ('4 * H', 'H'), 'bias_hh': (
 STATES = ('h', 'c')
 OUTPUT = 'h'
 STORED = ('h', 'c', 'i', 'f', 'g', 'o')
+BIASES = ('bias_hh', 'bias_ih')  # zeros when omitted
 
 
 def _rows(A):
@@ -63,9 +64,10 @@ def _sigmoid_(a, out):
 def forward(x, ids, weight_ih, weight_hh, bias_hh, bias_ih, h0, c0):
     """Every stored vector over all steps: (h, c, i, f, g, o).
 
-    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D).
+    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D);
+    initial states are (B, H), or (H,) shared by the batch.
     """
-    T, B, H = x.shape[0], h0.shape[0], h0.shape[-1]
+    T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
     X_h = np.empty((T + 1, B, H))
     X_h[0] = h0
     X_c = np.empty((T + 1, B, H))

@@ -11,6 +11,7 @@ PARAMS = {'U': ('H', 'D'), 'W': ('H', 'H'), 'b': ('H',)}
 STATES = ('s',)
 OUTPUT = 's'
 STORED = ('s',)
+BIASES = ('b',)  # zeros when omitted
 
 
 def _rows(A):
@@ -63,9 +64,10 @@ def _sigmoid_(a, out):
 def forward(x, ids, U, W, b, s0):
     """Every stored vector over all steps: (s).
 
-    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D).
+    States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D);
+    initial states are (B, H), or (H,) shared by the batch.
     """
-    T, B, H = x.shape[0], s0.shape[0], s0.shape[-1]
+    T, B, H = x.shape[0], x.shape[1], s0.shape[-1]
     X_s = np.empty((T + 1, B, H))
     X_s[0] = s0
     # a: the input part, all steps at once

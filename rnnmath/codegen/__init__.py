@@ -19,7 +19,7 @@ from .index import Ctx, numpy_expr, numpy_inplace  # noqa: F401
 
 HERE = Path(__file__).resolve().parent.parent
 # Each generated module and what renders it: "heads", or the name of a built-in cell.
-TARGETS = {"_generated.py": "heads", "_generated_gated.py": "gated",
+TARGETS = {"_generated.py": "heads",
            "_cell_rnn_tanh.py": "rnn_tanh", "_cell_rnn_relu.py": "rnn_relu",
            "_cell_lstm.py": "lstm", "_cell_gru.py": "gru"}
 
@@ -28,11 +28,8 @@ def render(name: str = "_generated.py") -> str:
     """The full source of one generated module."""
     what = TARGETS[name]
     if what == "heads":
-        from ..derive.kernel import render as heads
+        from .heads import render as heads
         return heads()
-    if what == "gated":
-        from ..derive.gated_kernel import render as gated
-        return gated()
     from ..derive.cells import builtin
     from .kernels import render as cell_kernels
     return cell_kernels(builtin()[what])

@@ -138,6 +138,8 @@ class CellKernels:
                 f"statement of the loops names the step it computes.\n")
         head += f'"""\nimport numpy as np\n\nPARAMS = {self._shapes()!r}\nSTATES = {tuple(self.states)!r}\n'
         head += f"OUTPUT = {c.output!r}\nSTORED = {self.stored_names()!r}\n"
+        biases = tuple(b for n in c.products for b in n.biases)
+        head += f"BIASES = {biases!r}  # zeros when omitted\n"
         return head + HELPERS + self.forward() + self.step() + self.backward()
 
     def _shapes(self):
@@ -168,9 +170,10 @@ class CellKernels:
         L = [f"\n\ndef forward({sig}):",
              f'{IND}"""Every stored vector over all steps: ({", ".join(self.stored_names())}).',
              "",
-             f"{IND}States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D).",
+             f"{IND}States come with T + 1 rows (row 0 is the initial state); x is (T, B) ids or (T, B, D);",
+             f"{IND}initial states are (B, H), or (H,) shared by the batch.",
              f'{IND}"""',
-             f"{IND}T, B, H = x.shape[0], {self.states[0]}0.shape[0], {self.states[0]}0.shape[-1]"]
+             f"{IND}T, B, H = x.shape[0], x.shape[1], {self.states[0]}0.shape[-1]"]
         for s in self.states:
             L.append(f"{IND}X_{s} = np.empty((T + 1, B, H))")
             L.append(f"{IND}X_{s}[0] = {s}0")

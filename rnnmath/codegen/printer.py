@@ -161,7 +161,7 @@ class InPlacePrinter:
     def _assign_relu(self, e, out, level):
         (arg,) = e.args
         src = self._src(arg) if self._is_leaf(arg) else out
-        return self._into(arg, out, level) + [f"maximum({src}, 0, {out})"]
+        return self._into(arg, out, level) + [f"maximum({src}, 0, out={out})"]
 
     def _assign_Heaviside(self, e, out, level):
         arg = e.args[0]

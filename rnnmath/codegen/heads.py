@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen.index import Ctx, numpy_expr, numpy_inplace
-from . import rnn
-from .activation import ACTIVATIONS, activation
-from .activation import a as a_sym
-from .activation import s as s_sym
-from . import outputs, softmax
-from .softmax import cross_entropy, jacobian
-from .softmax import y as y1
-from .softmax import yhat as yhat1
+from .index import Ctx, numpy_expr, numpy_inplace
+from ..derive import rnn
+from ..derive.activation import ACTIVATIONS, activation
+from ..derive.activation import a as a_sym
+from ..derive.activation import s as s_sym
+from ..derive import outputs, softmax
+from ..derive.softmax import cross_entropy, jacobian
+from ..derive.softmax import y as y1
+from ..derive.softmax import yhat as yhat1
 
 t, q, p = rnn.t, rnn.q, rnn.p
 ROWQ, PQ = ("t", q), (p, q)
