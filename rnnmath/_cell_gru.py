@@ -134,7 +134,8 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     ``du`` (T, B, H) is dE/dh_t from the output layer; ``d<state>_final`` (B, H) is
     dE/d(final state) from later layers.  ``truncate=k`` keeps k + 1 steps per error.
     Returns (dict of parameter gradients, dx or None for ids, dict of initial-state
-    gradients)."""
+    gradients, dict of dE/d(product node) at every step (T, B, rows)).
+    """
     T, B, H = du.shape
     X_e_r = X_eta[..., :H]
     X_e_z = X_eta[..., 1 * H:2 * H]
@@ -209,4 +210,5 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
         'bias_hh': _rows(G_eta).sum(axis=0),
     }
     dx = None if ids else (_rows(G_xi) @ weight_ih).reshape(x.shape)
-    return grads, dx, {'h': G_h[0]}
+    signals = {'xi': G_xi, 'eta': G_eta}
+    return grads, dx, {'h': G_h[0]}, signals

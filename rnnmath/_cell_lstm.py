@@ -134,7 +134,8 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     ``du`` (T, B, H) is dE/dh_t from the output layer; ``d<state>_final`` (B, H) is
     dE/d(final state) from later layers.  ``truncate=k`` keeps k + 1 steps per error.
     Returns (dict of parameter gradients, dx or None for ids, dict of initial-state
-    gradients)."""
+    gradients, dict of dE/d(product node) at every step (T, B, rows)).
+    """
     T, B, H = du.shape
     # local factors of every step, all steps at once
     K_a_i_c = X_g*X_i*(1 - X_i)
@@ -207,4 +208,5 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
         'bias_ih': _rows(G_A).sum(axis=0),
     }
     dx = None if ids else (_rows(G_A) @ weight_ih).reshape(x.shape)
-    return grads, dx, {'h': G_h[0], 'c': G_c[0]}
+    signals = {'A': G_A}
+    return grads, dx, {'h': G_h[0], 'c': G_c[0]}, signals

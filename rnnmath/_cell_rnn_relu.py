@@ -98,7 +98,8 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     ``du`` (T, B, H) is dE/ds_t from the output layer; ``d<state>_final`` (B, H) is
     dE/d(final state) from later layers.  ``truncate=k`` keeps k + 1 steps per error.
     Returns (dict of parameter gradients, dx or None for ids, dict of initial-state
-    gradients)."""
+    gradients, dict of dE/d(product node) at every step (T, B, rows)).
+    """
     T, B, H = du.shape
     # local factors of every step, all steps at once
     K_a_s = (X_s[1:] > 0)
@@ -134,4 +135,5 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
         'b': _rows(G_a).sum(axis=0),
     }
     dx = None if ids else (_rows(G_a) @ U).reshape(x.shape)
-    return grads, dx, {'s': G_s[0]}
+    signals = {'a': G_a}
+    return grads, dx, {'s': G_s[0]}, signals

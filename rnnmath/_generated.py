@@ -30,6 +30,14 @@ def _rows(A):
     return A.reshape(-1, A.shape[-1])
 
 
+def _rest(E, shifted):
+    """r: the sums of E's rows (..., K) without each row's maximum entry (shifted == 0 there),
+    as (..., 1); that is the row sum minus one, without the rounding of forming 1 + r."""
+    keep = np.ones(E.shape, dtype=bool)
+    np.put_along_axis(keep, shifted.argmax(axis=-1)[..., None], False, axis=-1)
+    return np.sum(E, axis=-1, keepdims=True, where=keep)
+
+
 def _scatter_rows(A, ids, depth):
     """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
     if len(ids) * depth <= 16384:  # short: one product with the one-hot matrix is fastest
@@ -113,7 +121,8 @@ def softmax_cross_entropy(Z, Y):
     e = np.exp(shifted)
     total = e.sum(axis=-1, keepdims=True)
     Yhat = e / total
-    loss = -float(np.sum(Y * (shifted - np.log(total))))
+    rest = _rest(e, shifted)
+    loss = float(np.sum((np.log1p(rest) - shifted) * Y))
     DO = Yhat * Y.sum(axis=-1, keepdims=True) - Y
     return Yhat, loss, DO
 
@@ -126,9 +135,10 @@ def softmax_cross_entropy_ids(Z, labels, M):
     shifted = Z - Z.max(axis=-1, keepdims=True)
     Yhat = np.exp(shifted)
     total = Yhat.sum(axis=-1, keepdims=True)
+    rest = _rest(Yhat, shifted)
     Yhat /= total
     picked = _rows(shifted)[np.arange(labels.size), labels.ravel()].reshape(total.shape)
-    loss = -float(np.sum(M * (picked - np.log(total))))
+    loss = float(np.sum((np.log1p(rest) - picked) * M))
     DO = Yhat
     _add_one_hot(DO, labels, -1)
     DO *= M
@@ -138,11 +148,11 @@ def softmax_cross_entropy_ids(Z, labels, M):
 def sigmoid_cross_entropy(Z, Y, M):
     """Sigmoid probabilities, loss and dE/dz for binary cross-entropy, steps weighted by M.
 
-    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss uses the identity
-    -y log s(z) - (1 - y) log(1 - s(z)) = log(1 + e^z) - y z, finite for every z.
+    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss is the evaluated form of
+    derive.outputs: -y log s(z) - (1 - y) log(1 - s(z)) as three non-negative terms.
     """
     Yhat = _sigmoid(Z)
-    loss = float(np.sum(M * (np.logaddexp(0.0, Z) - Y * Z)))
+    loss = float(np.sum(((1 - Y) * np.maximum(Z, 0) + Y * np.maximum(-Z, 0) + np.log1p(np.exp(-np.abs(Z)))) * M))
     DO = (Yhat - Y) * M
     return Yhat, loss, DO
 

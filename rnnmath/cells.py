@@ -25,6 +25,11 @@ import numpy as np
 from . import validate as check
 
 ACTIVATIONS = ("tanh", "relu")
+# How overflow messages name the built-in states and signals (the names of the pages).
+STATE_LABELS = {("rnn_tanh", "s"): "states s_t", ("rnn_relu", "s"): "states s_t",
+                ("lstm", "h"): "hidden states h_t", ("lstm", "c"): "cell states C_t",
+                ("gru", "h"): "hidden states h_t"}
+SIGNAL_LABELS = {"a": "delta_t = dE/da_t"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class CellForward:
 
 @dataclass(frozen=True)
 class CellGradients:
-    """What :meth:`Cell.backward` computed.
+    r"""What :meth:`Cell.backward` computed.
 
     Attributes
     ----------
@@ -69,11 +74,15 @@ class CellGradients:
     state0 : dict of str to (H,) or (B, H) float
         Gradients of the initial states, shaped like the ``state0`` entries given ((B, H) for
         batched input, (H,) otherwise, when omitted).
+    signals : dict of str to (T, B, rows) float
+        :math:`\partial E/\partial` (product node) at every step, e.g. the vanilla
+        :math:`\delta_t = \partial E/\partial a_t` as ``signals["a"]``.
     """
 
     params: dict
     x: np.ndarray | None
     state0: dict
+    signals: dict = field(repr=False, default=None)
 
 
 class Cell:
@@ -207,8 +216,11 @@ class Cell:
         """Forward on validated arrays (used by the one-call functions)."""
         xb = x if batched else x[:, None]
         s0, shapes = self._state0(state0, H, xb.shape[1], batched)
-        stored = self.kernels.forward(xb, ids, *p.values(), *s0.values())
+        with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+            stored = self.kernels.forward(xb, ids, *p.values(), *s0.values())
         stored = dict(zip(self.kernels.STORED, stored))
+        for s in self.states:
+            check.finite_result(STATE_LABELS.get((self.name, s), f"states {s}_t"), stored[s])
         states = {s: stored[s] if batched else stored[s][:, 0] for s in self.states}
         final = {s: v[-1] for s, v in states.items()}
         return CellForward(states[self.output][1:], final, states, stored, xb, ids, batched, p,
@@ -261,9 +273,13 @@ class Cell:
         return self._backward(fw, du, finals, check.truncate(truncate))
 
     def _backward(self, fw: CellForward, du, finals, truncate) -> CellGradients:
-        grads, dx, d0 = self.kernels.backward(fw._x, fw._ids, *fw.stored.values(),
-                                              *fw._params.values(), du, *finals,
-                                              truncate=truncate)
+        with check.quiet():  # exploding gradients: named below, by step and by parameter
+            grads, dx, d0, signals = self.kernels.backward(
+                fw._x, fw._ids, *fw.stored.values(), *fw._params.values(), du, *finals,
+                truncate=truncate)
+        for node, g in signals.items():
+            check.finite_result(SIGNAL_LABELS.get(node, f"dE/d{node}_t"), g, first=1,
+                                backward=True)
         if dx is not None and not fw._batched:
             dx = dx[:, 0]
         state0 = {}
@@ -271,7 +287,7 @@ class Cell:
             shape = fw._state0_shapes[s]
             state0[s] = g.sum(axis=0) if (len(shape) == 1 and fw._batched) else (
                 g if fw._batched else g[0])
-        return CellGradients(grads, dx, state0)
+        return CellGradients(grads, dx, state0, signals)
 
     def step(self, x, params, state=None) -> dict:
         """One step, for sampling: the new states from one input and the current states.

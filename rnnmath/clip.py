@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -32,12 +31,7 @@ __all__ = ["clip_elementwise", "clip_global_norm", "global_norm", "gradient_cosi
 
 def _positive(name: str, value) -> float:
     """A finite real number > 0 (not a bool, not an array)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    return value
+    return check.positive_number(name, value)
 
 
 def _arrays(grads, name: str = "grads") -> dict:

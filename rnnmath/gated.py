@@ -182,10 +182,12 @@ def _forward(cell, x, params, h0, c0, y) -> GatedForward:
     prob = _prepare(cell, x, params, h0, c0)
     _, fw, gates, Z = _run(prob)
     loss = None
-    if y is not None:
-        Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
-    else:
-        Yhat = gen.softmax(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        if y is not None:
+            Yhat, loss, _ = gen.softmax_cross_entropy(Z, _labels(y, prob))
+        else:
+            Yhat = gen.softmax(Z)
+    check.finite_result("loss", 0.0 if loss is None else loss)  # huge label rows
     b = prob.batched
     return GatedForward(_unbatch(fw.states["h"], b),
                         _unbatch(fw.states["c"], b) if cell == "lstm" else None,
@@ -200,7 +202,7 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
     p = prob.p
     # The pieces: cell forward, output head, cell backward with the head's upstream gradient.
     model, fw, _, Z = _run(prob)
-    _, loss, DO = gen.softmax_cross_entropy(Z, Y)
+    loss, DO = heads.loss_and_error(Z, Y, None, "softmax")
     du, dV, dc = heads.backward(fw.outputs, DO, p["V"])
     g = model._backward(fw, du, [0.0] * len(model.states), k)
     dh0 = g.state0["h"]
@@ -210,8 +212,11 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
     if dc0 is not None and len(prob.c0_shape) == 1:
         dc0 = dc0.sum(axis=0)
     final = {s: v if prob.batched else v[0] for s, v in fw.final.items()}
-    return GatedGradients(loss, g.params["weight_ih"], g.params["weight_hh"], g.params["bias_ih"],
-                          g.params["bias_hh"], dV, dc, dh0, dc0, final)
+    grads = GatedGradients(loss, g.params["weight_ih"], g.params["weight_hh"],
+                           g.params["bias_ih"], g.params["bias_hh"], dV, dc, dh0, dc0, final)
+    for name, value in grads.grads.items():
+        check.finite_result(f"gradient {name}", value, first=None)
+    return grads
 
 
 def lstm_forward(x, params, h0=None, c0=None, *, y=None) -> GatedForward:
@@ -255,12 +260,12 @@ def gru_forward(x, params, h0=None, *, y=None) -> GatedForward:
 
 def lstm_loss(x, y, params, h0=None, c0=None) -> float:
     """The LSTM's loss :math:`E` alone (arguments as in :func:`lstm_gradients`)."""
-    return _forward("lstm", x, params, h0, c0, y).loss
+    return _forward("lstm", x, params, h0, c0, check.required("y", y)).loss
 
 
 def gru_loss(x, y, params, h0=None) -> float:
     """The GRU's loss :math:`E` alone (arguments as in :func:`gru_gradients`)."""
-    return _forward("gru", x, params, h0, None, y).loss
+    return _forward("gru", x, params, h0, None, check.required("y", y)).loss
 
 
 def lstm_gradients(x, y, params, h0=None, c0=None, *, truncate=None) -> GatedGradients:

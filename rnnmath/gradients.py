@@ -169,7 +169,8 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     M = _mask(mask, prob)
     _, fw, Z = _forward(prob)
     loss = None
-    Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     if y is not None:
         loss, _ = heads.loss_and_error(Z, _labels(y, prob, output), M, output)
     return RNNForward(fw.states["s"], Z, Yhat, loss)
@@ -186,7 +187,8 @@ def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     >>> print(f"{rnn_loss([0, 1], [2, 3], U, W, V):.6f}")  # uniform guesses: 2 log 4
     2.772589
     """
-    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output, y=y,
+    return rnn_forward(x, U, W, V, b, c, s0, activation=activation, output=output,
+                       y=check.required("y", y),
                        mask=mask).loss
 
 
@@ -218,7 +220,7 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         sum of the labels, for softmax).
     mask : (T,) or (T, B) float >= 0 or bool, optional
         Step weights, :math:`E = \sum_t m_t E_t`: 0 for steps without a target (many-to-one,
-        one-to-many, encoder-decoder).  None weighs every step by 1.
+        one-to-many, encoder-decoder); a bool mask is 0/1.  None weighs every step by 1.
     truncate : int >= 0, optional
         None for full BPTT.  ``k``: each :math:`E_t` sends its error back through at most ``k``
         earlier steps (k + 1 terms), the semantics of the classic ``bptt_truncate`` loop.
@@ -255,5 +257,8 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     loss, DO = heads.loss_and_error(Z, Y, M, output)
     du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
     g = cell._backward(fw, du if prob.batched else du[:, None], [0.0], k)
-    return RNNGradients(loss, g.params["U"], g.params["W"], dV, g.params["b"], dc,
-                        g.state0["s"], fw.final, g.x)
+    grads = RNNGradients(loss, g.params["U"], g.params["W"], dV, g.params["b"], dc,
+                         g.state0["s"], fw.final, g.x)
+    for name, value in grads.as_dict().items():
+        check.finite_result(f"d{name}", value, first=None)
+    return grads

@@ -55,10 +55,7 @@ def mask_weights(mask, steps: tuple) -> np.ndarray | None:
     """Step weights as (T, ..., 1) float, or None.  Booleans are 1 and 0."""
     if mask is None:
         return None
-    m = np.asarray(mask)
-    if m.dtype == bool:
-        m = m.astype(float)
-    m = check.real_array("mask", m)
+    m = check.real_array("mask", mask, bool_ok=True)  # True/False: weights 1 and 0
     if m.shape != steps:
         raise ValueError(f"mask: expected shape {steps} (one weight per step"
                          f"{' and batch item' if len(steps) == 2 else ''}), got shape {m.shape}")
@@ -68,7 +65,16 @@ def mask_weights(mask, steps: tuple) -> np.ndarray | None:
 
 
 def loss_and_error(Z, Y, M, output: str):
-    """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows."""
+    """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows.
+
+    Checked: a loss or an error that overflowed raises FloatingPointError naming it and its step.
+    """
+    with check.quiet():  # huge masks or label rows: the checks name what overflowed
+        loss, DO = _loss_kernel(Z, Y, M, output)
+    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
+
+
+def _loss_kernel(Z, Y, M, output: str):
     if Y.dtype.kind == "i" and output == "softmax":
         return gen.softmax_cross_entropy_ids(Z, Y, 1.0 if M is None else M)
     if Y.dtype.kind == "i":
@@ -80,10 +86,12 @@ def loss_and_error(Z, Y, M, output: str):
 
 
 def logits(outputs: np.ndarray, V: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """:math:`z_t = V h_t + c` for every step, one 2-D product."""
-    Z = outputs.reshape(-1, outputs.shape[-1]) @ V.T
-    Z += c
-    return Z.reshape(outputs.shape[:-1] + (V.shape[0],))
+    """:math:`z_t = V h_t + c` for every step, one 2-D product (checked for overflow)."""
+    with check.quiet():
+        Z = outputs.reshape(-1, outputs.shape[-1]) @ V.T
+        Z += c
+    return check.finite_result("logits z_t", Z.reshape(outputs.shape[:-1] + (V.shape[0],)),
+                               first=1)
 
 
 def backward(outputs, DO, V):
@@ -105,7 +113,8 @@ def _head(outputs, y, V, c, mask, output) -> HeadResult:
     Z = logits(outputs, V, c)
     loss, DO = loss_and_error(Z, Y, M, output)
     du, dV, dc = backward(outputs, DO, V)
-    probs = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
+    with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
+        probs = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     return HeadResult(loss, du, {"V": dV, "c": dc}, Z, probs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _generated as gen
+from . import validate as check
 from .validate import real_array
 
 
@@ -29,7 +30,8 @@ def softmax(z) -> np.ndarray:
     z = real_array("z", z)
     if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"z: expected at least one logit along the last axis, got shape {z.shape}")
-    return gen.softmax(z)
+    with check.quiet():  # z - max(z) may overflow to -inf, whose exp is the right 0
+        return check.finite_result("softmax(z)", gen.softmax(z), first=None)
 
 
 def softmax_jacobian(z) -> np.ndarray:

@@ -17,24 +17,49 @@ def _describe(arr: np.ndarray) -> str:
     return f"shape {arr.shape} {arr.dtype}"
 
 
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with a message naming ``name`` for what NumPy cannot convert."""
+    if value is None:
+        _fail(name, "None", "an array")
+    # Duck-typed, so that PyTorch is never imported: a tensor that requires grad refuses
+    # conversion with a message of its own.
+    if getattr(value, "requires_grad", False) is True and hasattr(value, "detach"):
+        _fail(name, f"a {type(value).__name__} that requires grad",
+              "an array (call .detach() first, e.g. tensor.detach().cpu().numpy())")
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, RuntimeError) as exc:  # ragged lists, GPU tensors, ...
+        reason = str(exc).split("\n")[0]
+        _fail(name, f"{type(value).__name__} that NumPy cannot convert ({reason})",
+              "a rectangular array of numbers (nested lists of equal lengths)")
+
+
 def finite_matrix(name: str, value, rows: int | None = None, cols: int | None = None) -> np.ndarray:
-    """A finite float64 matrix, optionally of a given shape."""
+    """A finite float64 matrix with at least one row and one column, optionally of a given
+    shape."""
     arr = real_array(name, value)
     if arr.ndim != 2:
         _fail(name, _describe(arr), "a 2-D matrix")
+    if 0 in arr.shape:  # H, D or K = 0: no unit, input or class to compute with
+        _fail(name, _describe(arr), "at least one row and one column (sizes >= 1)")
     if (rows is not None and arr.shape[0] != rows) or (cols is not None and arr.shape[1] != cols):
         want = f"({rows if rows is not None else '*'}, {cols if cols is not None else '*'})"
         _fail(name, _describe(arr), f"shape {want}")
     return arr
 
 
-def real_array(name: str, value) -> np.ndarray:
-    """``value`` as float64, refusing NaN, inf, complex and non-numeric input."""
-    arr = np.asarray(value)
-    if arr.dtype.kind not in _REAL:  # dtype.kind: cheaper than issubdtype, called per argument
-        _fail(name, _describe(arr), "a real (float) array")
+def real_array(name: str, value, bool_ok: bool = False) -> np.ndarray:
+    """``value`` as float64, refusing NaN, inf, complex and non-numeric input (and bool, unless
+    ``bool_ok``: then False and True are the weights 0 and 1)."""
+    arr = as_array(name, value)
+    if arr.dtype.kind not in _REAL and not (bool_ok and arr.dtype.kind == "b"):
+        # dtype.kind: cheaper than issubdtype, called per argument
+        _fail(name, _describe(arr), "a real (float) array" + (" or bool" if bool_ok else ""))
     if arr.dtype != np.float64:
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except OverflowError:  # Python ints beyond float64 arrive as dtype object, not here
+            _fail(name, _describe(arr), "values in the float64 range")
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         _fail(name, f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}", "finite values only")
@@ -60,7 +85,9 @@ def sequence(name: str, value, depth: int, what: str):
 
     ``what`` names the last axis in messages ("D = U.shape[1]", "K = V.shape[0]").
     """
-    arr = np.asarray(value)
+    arr = as_array(name, value)
+    if arr.ndim == 1 and arr.size == 0:  # [] has no dtype to tell ids from rows
+        _fail(name, _describe(arr), "at least one time step (T >= 1)")
     if arr.dtype.kind not in _REAL:
         _fail(name, _describe(arr), f"integer ids (T,) / (T, B) or float rows (T, {what}) / "
                                     f"(T, B, {what})")
@@ -142,6 +169,68 @@ def truncate(value) -> int | None:
 
 
 def choice(name: str, value, options) -> str:
-    if value not in options:
-        _fail(name, repr(value), f"one of {sorted(options)}")
+    """One of the strings ``options`` (an array or a number is refused, not compared)."""
+    if not isinstance(value, str) or value not in options:
+        _fail(name, _short(value), f"one of {sorted(options)}")
     return value
+
+
+def positive_number(name: str, value) -> float:
+    """A finite real number > 0 (not a bool, not an array, not complex)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        _fail(name, _short(value), "a finite number > 0")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        _fail(name, repr(value), "a finite number > 0")
+    return value
+
+
+def required(name: str, value):
+    """``value``, which must not be None (labels for a loss: without them there is none)."""
+    if value is None:
+        _fail(name, "None", "labels: class ids (T,) / (T, B) or label rows (T, K) / (T, B, K)")
+    return value
+
+
+def flag(name: str, value) -> bool:
+    """True or False (NumPy's bool too); not 0, 1, "yes" or an array."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, _short(value), "True or False")
+    return bool(value)
+
+
+def _short(value) -> str:
+    """repr of an option, or its type and shape for an array."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 60 else f"a {type(value).__name__}"
+
+
+def quiet():
+    """NumPy's floating-point warnings off, for a kernel whose results finite_result checks."""
+    return np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore")
+
+
+def finite_result(name: str, value, first: int | None = 0, backward: bool = False):
+    """Raise FloatingPointError if ``value`` (steps on axis 0, numbered from ``first``) is not
+    finite, naming the quantity and the step where it stopped being finite: the first such step
+    of a forward pass, the last of a backward pass (``backward``), which runs the other way.
+    ``first=None``: no time axis (a parameter gradient), only the entry is named."""
+    arr = np.asarray(value)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return value
+    if arr.ndim == 0:
+        raise FloatingPointError(f"{name} is {arr.item()}: float64 overflowed; scale the weights, "
+                                 "inputs, labels or mask down")
+    if first is None:
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise FloatingPointError(f"{name} is not finite (entry {where} is {arr[where]}): "
+                                 "float64 overflowed; scale the weights or inputs down")
+    steps = np.flatnonzero((~finite).reshape(arr.shape[0], -1).any(axis=1))
+    step = int(steps[-1] if backward else steps[0])
+    where = tuple(int(i) for i in np.argwhere(~finite[step])[0])
+    raise FloatingPointError(
+        f"{name} stopped being finite at step t = {step + first} (entry {where} is "
+        f"{arr[step][where]}): float64 overflowed; scale the weights or inputs down")

@@ -219,3 +219,60 @@ def test_bad_input_names_argument(good, case):
 @pytest.mark.parametrize("o", [2, 2.0, np.int64(2), "fro", 1, np.inf, float("inf")])
 def test_accepted_ords(good, o):
     assert state_jacobian_norms(**good, ord=o).shape == (8, 8)
+
+
+# -- overflow, long sequences ----------------------------------------------------------------------
+def test_an_exploding_relu_network_gets_inf_never_a_false_zero():
+    """W = 1e6 I: the states overflow float64 after ~51 steps, the norms are 1e6^(t-k)."""
+    T, H = 80, 3
+    N = state_jacobian_norms(np.zeros((T, 1)), np.zeros((H, 1)), 1e6 * np.eye(H),
+                             s0=np.ones(H), activation="relu")
+    lag = np.subtract.outer(np.arange(T + 1), np.arange(T + 1))
+    with np.errstate(over="ignore"):
+        want = np.where(lag >= 0, 1e6 ** lag.astype(float), np.nan)
+    finite = np.isfinite(want)
+    assert np.allclose(N[finite], want[finite], rtol=1e-12)
+    assert np.all(np.isinf(N[(lag >= 0) & ~finite]))          # beyond float64: inf
+    assert not np.any(N[lag >= 0] == 0)
+    assert N[T, 0] == np.inf
+
+
+def test_tanh_with_huge_weights_stays_quiet_and_saturated():
+    H = 2
+    W = np.array([[1.5e308, -1.5e308], [1.5e308, 1.5e308]])
+    N = state_jacobian_norms([0, 0, 0], np.ones((H, 1)), W, s0=np.array([0.9, 0.9]))
+    assert np.isfinite(N[np.tril_indices(4)]).all()
+    assert N[1, 0] == 0.0  # tanh saturated at +-1: f' = 0 exactly
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("o", ORDS)
+def test_last_only_is_the_last_row(activation, o):
+    x, p = network(T=30, H=5, scale=1.4, seed=2)
+    full = state_jacobian_norms(x, p["U"], p["W"], p["b"], p["s0"], activation=activation, ord=o)
+    last = state_jacobian_norms(x, p["U"], p["W"], p["b"], p["s0"], activation=activation, ord=o,
+                                last_only=True)
+    assert last.shape == (31,)
+    np.testing.assert_allclose(last, full[-1], rtol=1e-12)
+
+
+def test_long_sequences_need_last_only_and_get_it_cheaply(capsys):
+    T, H = 20000, 2
+    x, U, W = np.zeros(T, dtype=int), np.ones((H, 1)), 0.5 * np.eye(H)
+    with pytest.raises(ValueError, match=r"x: T = 20000 steps needs .* 3\.2 GB.*last_only=True"):
+        state_jacobian_norms(x, U, W)
+    row = state_jacobian_norms(x, U, W, activation="relu", ord="fro", last_only=True,
+                               progress=True)
+    assert row.shape == (T + 1,) and row[-1] == np.sqrt(H)
+    assert row[-2] == np.linalg.norm(0.5 * np.eye(H), "fro")
+    assert row[0] == 0.0  # 0.5^20000 underflows float64 (the exponent is kept, the value is 0)
+    assert "20000/20000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kw, word", [(dict(last_only="yes"), "last_only"),
+                                      (dict(progress=1), "progress"),
+                                      (dict(activation=np.array(["tanh"])), "activation"),
+                                      (dict(ord=np.array([2])), "ord")])
+def test_flags_and_options_are_validated(kw, word):
+    with pytest.raises(ValueError, match=word):
+        state_jacobian_norms([0, 1], np.ones((2, 2)), np.eye(2), **kw)

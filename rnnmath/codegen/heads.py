@@ -98,6 +98,22 @@ def _formulas() -> dict[str, str]:
     out["sigmoid_delta_o"] = numpy_expr(sig_delta.subs(per_entry),
                                         Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat", (M_, 0): "M"}, t),
                                         ("t", k))
+    # The losses, in the forms derive.outputs proves equal to the definitions: every term >= 0.
+    sig_loss = outputs.sigmoid_cross_entropy()["evaluated"].expr.rhs
+    Z_ = sp.IndexedBase("Z")
+    out["sigmoid_loss"] = numpy_expr(M_[t, k] * sig_loss.subs({outputs.z: Z_[t, k],
+                                                               outputs.y: Y_[t, k]}),
+                                     Ctx({(Z_, 0): "Z", (Y_, 0): "Y", (M_, 0): "M"}, t), ("t", k))
+    ce = outputs.stable_cross_entropy()["evaluated"].expr.rhs.function  # one class's term
+    U_, R_ = sp.IndexedBase("shifted"), sp.IndexedBase("rest")
+    per_class = ce.subs({sp.Symbol("y_{k}", real=True): Y_[t, k],
+                         sp.Symbol("u_{k}", real=True): U_[t, k],
+                         sp.Symbol("r", real=True): R_[t, k]})  # rest: (T, ..., 1), broadcast
+    out["softmax_loss"] = numpy_expr(per_class, Ctx({(Y_, 0): "Y", (U_, 0): "shifted",
+                                                     (R_, 0): "rest"}, t), ("t", k))
+    out["softmax_loss_ids"] = numpy_expr(
+        M_[t, k] * per_class.subs({Y_[t, k]: 1, U_[t, k]: sp.IndexedBase("picked")[t, k]}),
+        Ctx({(M_, 0): "M", (sp.IndexedBase("picked"), 0): "picked", (R_, 0): "rest"}, t), ("t", k))
     i, j = softmax.i, softmax.j
     out["softmax_jacobian"] = numpy_expr(
         jacobian()["jacobian"].expr.rhs,
@@ -145,6 +161,14 @@ def _add_one_hot(A, ids, value):
 def _rows(A):
     """(T, ..., n) as a (T*..., n) view."""
     return A.reshape(-1, A.shape[-1])
+
+
+def _rest(E, shifted):
+    """r: the sums of E's rows (..., K) without each row's maximum entry (shifted == 0 there),
+    as (..., 1); that is the row sum minus one, without the rounding of forming 1 + r."""
+    keep = np.ones(E.shape, dtype=bool)
+    np.put_along_axis(keep, shifted.argmax(axis=-1)[..., None], False, axis=-1)
+    return np.sum(E, axis=-1, keepdims=True, where=keep)
 
 
 def _scatter_rows(A, ids, depth):
@@ -200,7 +224,8 @@ def softmax_cross_entropy(Z, Y):
     e = np.exp(shifted)
     total = e.sum(axis=-1, keepdims=True)
     Yhat = e / total
-    loss = -float(np.sum(Y * (shifted - np.log(total))))
+    rest = _rest(e, shifted)
+    loss = float(np.sum({softmax_loss}))
     DO = {delta_o}
     return Yhat, loss, DO
 
@@ -213,9 +238,10 @@ def softmax_cross_entropy_ids(Z, labels, M):
     shifted = Z - Z.max(axis=-1, keepdims=True)
     Yhat = np.exp(shifted)
     total = Yhat.sum(axis=-1, keepdims=True)
+    rest = _rest(Yhat, shifted)
     Yhat /= total
     picked = _rows(shifted)[np.arange(labels.size), labels.ravel()].reshape(total.shape)
-    loss = -float(np.sum(M * (picked - np.log(total))))
+    loss = float(np.sum({softmax_loss_ids}))
     {delta_o_ids}
     return loss, DO
 
@@ -223,11 +249,11 @@ def softmax_cross_entropy_ids(Z, labels, M):
 def sigmoid_cross_entropy(Z, Y, M):
     """Sigmoid probabilities, loss and dE/dz for binary cross-entropy, steps weighted by M.
 
-    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss uses the identity
-    -y log s(z) - (1 - y) log(1 - s(z)) = log(1 + e^z) - y z, finite for every z.
+    Z, Y: (T, ..., K); M: (T, ..., 1) or a scalar.  The loss is the evaluated form of
+    derive.outputs: -y log s(z) - (1 - y) log(1 - s(z)) as three non-negative terms.
     """
     Yhat = _sigmoid(Z)
-    loss = float(np.sum(M * (np.logaddexp(0.0, Z) - Y * Z)))
+    loss = float(np.sum({sigmoid_loss}))
     DO = {sigmoid_delta_o}
     return Yhat, loss, DO
 {backward}

@@ -104,9 +104,9 @@ class Printer:
         if isinstance(e, sp.Function) and e.func.__name__ == "sigmoid":
             c, i = self.pr(e.args[0])
             return f"_sigmoid({c})", i, ATOM  # defined in the generated module
-        if isinstance(e, (sp.tanh, sp.exp, sp.log)):
+        if type(e).__name__ in NUMPY_FUNCTIONS:
             c, i = self.pr(e.args[0])
-            return f"np.{type(e).__name__}({c})", i, ATOM
+            return f"np.{NUMPY_FUNCTIONS[type(e).__name__]}({c})", i, ATOM
         if isinstance(e, sp.Sum):
             return self.contract(e)
         if isinstance(e, sp.KroneckerDelta):  # between two free axes: an identity matrix
@@ -191,6 +191,8 @@ class Printer:
 
 
 ADD, MUL, MATMUL, ATOM = range(4)
+# SymPy function class name -> NumPy ufunc (log1p: the loss forms of derive.outputs)
+NUMPY_FUNCTIONS = {"tanh": "tanh", "exp": "exp", "log": "log", "log1p": "log1p", "Abs": "abs"}
 
 
 def _wrap(code: str, prec: int, need: int) -> str:

@@ -300,7 +300,8 @@ class CellKernels:
              f"{IND}``du`` (T, B, H) is dE/d{c.output}_t from the output layer; ``d<state>_final`` (B, H) is",
              f"{IND}dE/d(final state) from later layers.  ``truncate=k`` keeps k + 1 steps per error.",
              f"{IND}Returns (dict of parameter gradients, dx or None for ids, dict of initial-state",
-             f'{IND}gradients)."""',
+             f"{IND}gradients, dict of dE/d(product node) at every step (T, B, rows)).",
+             f'{IND}"""',
              f"{IND}T, B, H = du.shape"]
         signals = list(c.signals)
         sizes = {}
@@ -505,7 +506,8 @@ class CellKernels:
         L.append(f"{IND}}}")
         dx = [f"_rows(G_{n.name}) @ {m}" for n in c.products for m, v in n.terms if v == c.input]
         L.append(f"{IND}dx = None if ids else ({' + '.join(dx)}).reshape(x.shape)")
-        L.append(f"{IND}return grads, dx, {{{', '.join(f'{s!r}: G_{s}[0]' for s in self.states)}}}")
+        L.append(f"{IND}signals = {{{', '.join(f'{n.name!r}: G_{n.name}' for n in c.products)}}}")
+        L.append(f"{IND}return grads, dx, {{{', '.join(f'{s!r}: G_{s}[0]' for s in self.states)}}}, signals")
         return L
 
 

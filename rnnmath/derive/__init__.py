@@ -7,7 +7,8 @@ from __future__ import annotations
 from . import dynamics, gru, lstm
 from .activation import activation
 from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
-from .outputs import sigmoid_cross_entropy, softmax_binary_cross_entropy, step_mask
+from .outputs import (sigmoid_cross_entropy, softmax_binary_cross_entropy, stable_cross_entropy,
+                      step_mask)
 from .softmax import cross_entropy, jacobian
 from .steps import Derivation, Step
 
@@ -16,7 +17,7 @@ __all__ = ["Derivation", "Step", "derivations"]
 
 def derivations() -> dict[str, Derivation]:
     """Every derivation by key (``"softmax"``, ``"rnn.hidden"``, ...), in reading order."""
-    found = [jacobian(), cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
+    found = [jacobian(), cross_entropy(), stable_cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
              jacobian_products(), truncated(), activation("tanh"), activation("relu"),
              sigmoid_cross_entropy(), softmax_binary_cross_entropy(), step_mask(),
              *lstm.derivations(), *gru.derivations()]

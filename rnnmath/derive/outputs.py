@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p as _log1p
 
 from .steps import Derivation, Step
 
@@ -24,6 +25,22 @@ def _label(text: str) -> sp.Symbol:
     return sp.Symbol(text)
 
 
+class log1p(_log1p):
+    r""":math:`\log(1 + x)`, evaluated without forming :math:`1 + x` (which rounds away a tiny
+    :math:`x`); shown as :math:`\log(1 + x)` on the site, printed as ``np.log1p``."""
+
+    def _latex(self, printer):
+        return rf"\log\left(1 + {printer._print(self.args[0])}\right)"
+
+
+def _equal_on_both_sides_of_zero(a: sp.Expr, b: sp.Expr, var: sp.Symbol) -> bool:
+    """``a == b`` for all real ``var``: checked symbolically for var > 0 and for var < 0 (where
+    Max and Abs resolve), and at var = 0."""
+    pos = sp.Symbol("p", positive=True)
+    rewrite = lambda e: sp.expand_log(e.rewrite(sp.log), force=True)  # noqa: E731
+    return all(sp.simplify(rewrite((a - b).subs(var, v))) == 0 for v in (pos, -pos, 0))
+
+
 @cache
 def sigmoid_cross_entropy() -> Derivation:
     r"""Derive :math:`\partial E/\partial z = \sigma(z) - y` for binary cross-entropy."""
@@ -35,6 +52,11 @@ def sigmoid_cross_entropy() -> Derivation:
     stable = sp.log(1 + sp.exp(z)) - y * z
     if sp.simplify(sp.expand_log(loss - stable, force=True)) != 0:  # never trust a rewrite
         raise AssertionError("the stable form of binary cross-entropy does not match")
+    # Three terms, each >= 0 for y in [0, 1]: no cancellation, so a loss of 4e-18 (label 1,
+    # logit 40) keeps its digits instead of rounding log(1 + e^40) - 40 to 0.
+    evaluated = (1 - y) * sp.Max(z, 0) + y * sp.Max(-z, 0) + log1p(sp.exp(-sp.Abs(z)))
+    if not _equal_on_both_sides_of_zero(stable, evaluated, z):
+        raise AssertionError("the evaluated form of binary cross-entropy does not match")
     lhs = _label(r"\frac{\partial E}{\partial z_{k}}")
     return Derivation("sigmoid_bce", "Sigmoid outputs with binary cross-entropy", (
         Step("definition", r"Each class gets its own probability; rows need not sum to one.",
@@ -42,10 +64,52 @@ def sigmoid_cross_entropy() -> Derivation:
         Step("loss", r"Binary cross-entropy of one class against a label $y \in [0, 1]$.",
              sp.Eq(_label("E_{k}"), loss)),
         Step("stable", r"The same loss without $\log$ of a tiny number: finite for every $z$ "
-             r"(how the generated code evaluates it).", sp.Eq(_label("E_{k}"), stable)),
+             r"for every $z$.", sp.Eq(_label("E_{k}"), stable)),
+        Step("evaluated", r"How the generated code evaluates it: split $z$ into its positive and "
+             r"negative parts, $\log(1 + e^{z}) = \max(z, 0) + \log(1 + e^{-|z|})$. Every term is "
+             r"non-negative, so nothing cancels and a tiny loss keeps all its digits "
+             r"(the last one via `log1p`).", sp.Eq(_label("E_{k}"), evaluated)),
         Step("derivative", r"Differentiate.", sp.Eq(lhs, raw)),
         Step("result", r"Substitute $e^{z} = \hat y/(1-\hat y)$: prediction minus label, class "
              r"by class, whatever the other classes do.", sp.Eq(lhs, result), result=True),
+    ))
+
+
+@cache
+def stable_cross_entropy() -> Derivation:
+    r"""Softmax cross-entropy as the generated code evaluates it: shifted by the row maximum,
+    with :math:`\log\sum_j e^{z_j - \mu} = \log(1 + r)` evaluated as ``log1p(r)``."""
+    K = 3  # the identities are proved for three classes, the maximum being the first
+    zs, ys = sp.symbols(f"z_1:{K + 1}", real=True), sp.symbols(f"y_1:{K + 1}", nonnegative=True)
+    mu, r, u, yk, E = sp.symbols(r"\mu r u_{k} y_{k} E", real=True)
+    definition = -sum(yk_ * sp.log(sp.exp(zk) / sum(sp.exp(zj) for zj in zs))
+                      for yk_, zk in zip(ys, zs))
+    lse = sp.log(sum(sp.exp(zj) for zj in zs))
+    shifted = mu + sp.log(sum(sp.exp(zj - mu) for zj in zs))
+    rest = sum(sp.exp(zj - zs[0]) for zj in zs[1:])  # mu = z_1, the row maximum
+    evaluated = sum(yk_ * (log1p(rest) - (zk - zs[0])) for yk_, zk in zip(ys, zs))
+    checks = [
+        sp.expand_log(definition - sum(yk_ * (lse - zk) for yk_, zk in zip(ys, zs)), force=True),
+        sp.expand_log(sp.exp(lse) - sp.exp(shifted), force=True),   # shifting by any mu
+        evaluated.rewrite(sp.log) - definition,
+    ]
+    if any(sp.simplify(sp.expand_log(sp.expand(c), force=True)) != 0 for c in checks):
+        raise AssertionError("the stable form of softmax cross-entropy does not match")
+    zk_, zj_ = sp.symbols("z_{k} z_{j}", real=True)
+    sum_j = lambda e: sp.Sum(e, (sp.Symbol("j"), 1, sp.Symbol("K")))  # noqa: E731
+    sum_k = lambda e: sp.Sum(e, (sp.Symbol("k"), 1, sp.Symbol("K")))  # noqa: E731
+    return Derivation("stable_cross_entropy", "Softmax cross-entropy without lost digits", (
+        Step("definition", r"Cross-entropy with $\log\hat y_k = z_k - \log\sum_j e^{z_j}$.",
+             sp.Eq(E, sum_k(yk * (sp.log(sum_j(sp.exp(zj_))) - zk_)))),
+        Step("shift", r"Subtract any $\mu$ from every logit: the softmax is unchanged. With "
+             r"$\mu = \max_j z_j$ no exponential overflows.",
+             sp.Eq(E, sum_k(yk * (sp.log(sum_j(sp.exp(zj_ - mu))) - (zk_ - mu))))),
+        Step("evaluated", r"The maximum's own term is $e^0 = 1$; the others add up to "
+             r"$r = \sum_{j \ne \arg\max} e^{z_j - \mu} \in [0, K - 1]$, which the code sums "
+             r"without the 1. With $u_k = z_k - \mu \le 0$ every term is non-negative, and "
+             r"$\log(1 + r)$ is `log1p(r)`: a confident prediction ($r \approx 10^{-13}$) keeps "
+             r"its digits instead of rounding $1 + r$.",
+             sp.Eq(E, sum_k(yk * (log1p(r) - u)))),
     ))
 
 

@@ -1,0 +1,82 @@
+"""Non-finite results never pass silently: a FloatingPointError names the quantity and the step.
+
+pytest turns every RuntimeWarning into an error (pyproject), so these tests also show that no
+NumPy warning leaks out of the public functions.
+"""
+import numpy as np
+import pytest
+
+from rnnmath import gru_gradients, lstm_gradients, rnn_forward, rnn_gradients, rnn_loss, softmax
+from rnnmath.gated import gru_forward, lstm_forward
+
+
+def exploding(T=700, gain=3.0, H=3):
+    """A ReLU RNN whose states grow by ``gain`` per step from s_1 = 1: s_t = gain^(t-1)."""
+    U, W, V = np.ones((H, 1)), gain * np.eye(H), np.ones((2, H)) / H
+    x = np.array([[1.0]] + [[0.0]] * (T - 1))
+    return x, np.zeros(T, dtype=int), U, W, V
+
+
+@pytest.mark.parametrize("call", [rnn_loss, rnn_gradients])
+def test_relu_with_w_3i_over_700_steps_names_the_first_overflowing_step(call):
+    x, y, U, W, V = exploding()
+    # s_t = 3^(t-1) first exceeds the float64 maximum (1.8e308) at t - 1 = 647
+    first = 1 + int(np.ceil(np.log(np.finfo(float).max) / np.log(3.0)))
+    with pytest.raises(FloatingPointError, match=rf"states s_t .* step t = {first}\b"):
+        call(x, y, U, W, V, activation="relu")
+
+
+def test_logits_overflow_before_the_states_do():
+    x, y, U, W, V = exploding(T=600)
+    with pytest.raises(FloatingPointError, match=r"logits z_t .* step t = \d+"):
+        rnn_forward(x, U, W, V * 1e300, activation="relu")
+
+
+def test_a_loss_that_overflows_is_an_error_not_inf():
+    H = 2
+    p = dict(U=np.zeros((H, 1)), W=np.zeros((H, H)), V=np.zeros((2, H)))
+    with pytest.raises(FloatingPointError, match="loss is inf"):
+        rnn_loss([0], [1], **p, c=np.array([1e308, -1e308]))
+    with pytest.raises(FloatingPointError, match="loss is inf"):
+        rnn_loss([0, 0], [1, 1], **p, c=np.array([1e3, 0.0]), mask=[1e306, 1e306])
+    with pytest.raises(FloatingPointError, match=r"dE/dz_t .* step t = 1\b"):  # sum y = 2e308
+        rnn_gradients([0], np.array([[1e308, 1e308]]), **p, c=np.array([0.0, 1.0]))
+    # the label that wins costs nothing, however large the logits: finite, exactly 0
+    assert rnn_loss([0], [0], **p, c=np.array([1e308, -1e308])) == 0.0
+
+
+def test_exploding_gradients_name_the_step_of_the_backward_pass():
+    """States grow 1e3-fold from 1e-300 and stay finite; the errors grow as much going back."""
+    H, T = 2, 200
+    U, V = np.ones((H, 1)) * 1e-3, np.eye(H)
+    W = 1e3 * np.eye(H)
+    x = np.zeros((T, 1))
+    with pytest.raises(FloatingPointError, match=r"delta_t = dE/da_t .* step t = \d+"):
+        rnn_gradients(x, np.zeros(T, dtype=int), U, W, V, activation="relu",
+                      s0=np.full(H, 1e-300))
+
+
+def test_softmax_of_extreme_logits_is_exact_and_quiet():
+    assert softmax([1e308, -1e308]).tolist() == [1.0, 0.0]
+    assert softmax([-1e308, 1e308, 1e308]).tolist() == [0.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_cells_with_huge_output_weights(cell):
+    H, D, K, G = 2, 3, 2, {"lstm": 4, "gru": 3}[cell]
+    rng = np.random.default_rng(0)
+    params = dict(weight_ih=rng.normal(size=(G * H, D)), weight_hh=rng.normal(size=(G * H, H)),
+                  V=np.ones((K, H)))
+    forward, gradients = {"lstm": (lstm_forward, lstm_gradients),
+                          "gru": (gru_forward, gru_gradients)}[cell]
+    h1 = forward([0, 1], params).hidden[1]
+    # z_1 = V h_1 + c with every term of row 0 positive and the sum beyond float64
+    params.update(V=np.vstack([1.5e308 * np.sign(h1), np.zeros(H)]), c=np.array([1.5e308, 0.0]))
+    with pytest.raises(FloatingPointError, match=r"logits z_t .* step t = 1\b"):
+        forward([0, 1], params)
+    with pytest.raises(FloatingPointError, match=r"logits z_t .* step t = 1\b"):
+        gradients([0, 1], [1, 1], params)
+    row = 0.8e308 * np.sign(h1)  # z_1 = -z_0, both finite; E = z_0 - z_1 beyond float64
+    params.update(V=np.vstack([row, -row]), c=np.array([0.8e308, -0.8e308]))
+    with pytest.raises(FloatingPointError, match="loss is inf"):
+        gradients([0, 1], [1, 1], params)
