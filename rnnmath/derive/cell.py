@@ -303,7 +303,19 @@ def _at(cell: Cell, expr: sp.Expr, shift: int = 0) -> sp.Expr:
 def _bar(cell: Cell, vec: str, shift: int = 0) -> sp.Symbol:
     base = vec[:-5] if vec.endswith("_prev") else vec
     t = {0: "t", -1: "t-1", 1: "t+1"}[shift - (1 if vec.endswith("_prev") else 0)]
-    return _sym(rf"\bar{{{_tex(base)}}}_{{{t}}}")
+    return _sym(f"{_bar_tex(base)}_{{{t}}}")
+
+
+def _bar_tex(name: str) -> str:
+    """``\\bar{a}^{f}`` for ``a_f``: the bar on the letter, the superscript outside."""
+    head, _, sup = _tex(name).partition("^")
+    return rf"\bar{{{head}}}" + (f"^{sup}" if sup else "")
+
+
+def _transposed(name: str) -> str:
+    """``W^{T}``, or ``(W^{hh})^{T}`` for a name with a superscript of its own."""
+    tex = _tex(name)
+    return rf"\left({tex}\right)^{{T}}" if "^" in tex else f"{tex}^{{T}}"
 
 
 def _carry(state: str, t: str = "t"):
@@ -316,7 +328,7 @@ def _grad(name):
 
 
 def _product_term(cell, node: Product, matrix: str, shift: int = 0):
-    return _sym(rf"{_tex(matrix)}^{{T}}\,\bar{{{_tex(node.name)}}}_{{{'t+1' if shift else 't'}}}")
+    return _sym(rf"{_transposed(matrix)}\,{_bar_tex(node.name)}_{{{'t+1' if shift else 't'}}}")
 
 
 def derive(cell: Cell) -> Derivation:
@@ -363,9 +375,9 @@ def derive(cell: Cell) -> Derivation:
     for name, shape in cell.shapes.items():
         terms = []
         for n in cell.products:
-            terms += [_sym(rf"\bar{{{_tex(n.name)}}}_{{t}}\,{cell.latex_name(v)}^{{T}}")
+            terms += [_sym(rf"{_bar_tex(n.name)}_{{t}}\,{cell.latex_name(v)}^{{T}}")
                       for m, v in n.terms if m == name]
-            terms += [_sym(rf"\bar{{{_tex(n.name)}}}_{{t}}") for b in n.biases if b == name]
+            terms += [_sym(rf"{_bar_tex(n.name)}_{{t}}") for b in n.biases if b == name]
         if name in cell.elementwise_params:
             terms += [_at(cell, k) * _bar(cell, sig) for sig, k in cell.paths(name).items()]
         t = sp.Symbol("t", integer=True, positive=True)
