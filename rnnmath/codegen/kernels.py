@@ -499,7 +499,8 @@ class CellKernels:
         arr = ArrayPrinter(full)
         for p in c.elementwise_params:
             for sig_, k in c.paths(p).items():
-                grads[p].append(f"_rows({arr.doprint(k)} * G_{sig_}).sum(axis=0)")
+                signal = f"G_{sig_}[1:]" if sig_ in self.states else f"G_{sig_}"
+                grads[p].append(f"_rows({arr.doprint(k)} * {signal}).sum(axis=0)")
         L.append(f"{IND}grads = {{")
         for p in self.params:
             L.append(f"{IND * 2}{p!r}: {' + '.join(grads[p]) if grads[p] else f'np.zeros_like({p})'},")
