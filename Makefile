@@ -36,6 +36,7 @@ site: install
 bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/gated.py
+	$(PY) benchmarks/engine.py
 
 regen: $(STAMP)
 	$(PY) -m rnnmath.codegen

@@ -44,6 +44,11 @@ def _input_gradient(x, ids, G, M):
     return out.T
 
 
+def _mm(A, M):
+    """A @ M for A (n, B, k) as one 2-D product (a 3-D @ would loop over n small products)."""
+    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
+
+
 def _sigmoid(Z):
     """1 / (1 + exp(-Z)) without overflow: exp of a non-positive number only."""
     e = np.exp(-np.abs(Z))
@@ -145,15 +150,16 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     K_x_z_h = X_z*(1 - X_z)*(X_h[:-1] - X_n)
     K_x_n_h = (1 - X_n**2)*(1 - X_z)
     K_e_n_h = X_r*(1 - X_n**2)*(1 - X_z)
-    G_xi = np.zeros((T, B, 3 * H))
+    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
+    G_xi = new((T, B, 3 * H))
     G_x_r = G_xi[..., :H]
     G_x_z = G_xi[..., 1 * H:2 * H]
     G_x_n = G_xi[..., 2 * H:3 * H]
-    G_eta = np.zeros((T, B, 3 * H))
+    G_eta = new((T, B, 3 * H))
     G_e_r = G_eta[..., :H]
     G_e_z = G_eta[..., 1 * H:2 * H]
     G_e_n = G_eta[..., 2 * H:3 * H]
-    G_h = np.zeros((T + 1, B, H))
+    G_h = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
         G_h[T] = dh_final
         _t = np.empty((B, H))
@@ -199,7 +205,7 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             G_x_r[:n] += g_x_r
             g_xi = np.concatenate((g_x_r, g_x_z, g_x_n), axis=-1)
             g_eta = np.concatenate((g_e_r, g_e_z, g_e_n), axis=-1)
-            carry = X_z[:n] * g_h + g_eta @ weight_hh
+            carry = X_z[:n] * g_h + _mm(g_eta, weight_hh)
             G_h[0] += carry[0]  # step 1 sends it to the initial state
             inc_h = carry[1:]
     # parameter gradients: one product or sum over all steps

@@ -44,6 +44,11 @@ def _input_gradient(x, ids, G, M):
     return out.T
 
 
+def _mm(A, M):
+    """A @ M for A (n, B, k) as one 2-D product (a 3-D @ would loop over n small products)."""
+    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
+
+
 def _sigmoid(Z):
     """1 / (1 + exp(-Z)) without overflow: exp of a non-positive number only."""
     e = np.exp(-np.abs(Z))
@@ -143,13 +148,14 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     K_a_g_c = X_i*(1 - X_g**2)
     K_a_o_h = X_o*(1 - X_o)*np.tanh(X_c[1:])
     K_c_h = X_o*(1 - np.tanh(X_c[1:])**2)
-    G_A = np.zeros((T, B, 4 * H))
+    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
+    G_A = new((T, B, 4 * H))
     G_a_i = G_A[..., :H]
     G_a_f = G_A[..., 1 * H:2 * H]
     G_a_g = G_A[..., 2 * H:3 * H]
     G_a_o = G_A[..., 3 * H:4 * H]
-    G_c = np.zeros((T + 1, B, H))
-    G_h = np.zeros((T + 1, B, H))
+    G_c = new((T + 1, B, H))
+    G_h = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
         G_h[T] = dh_final
         G_c[T] = dc_final
@@ -194,7 +200,7 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
             g_a_i = K_a_i_c[:n] * g_c
             G_a_i[:n] += g_a_i
             g_A = np.concatenate((g_a_i, g_a_f, g_a_g, g_a_o), axis=-1)
-            carry = g_A @ weight_hh
+            carry = _mm(g_A, weight_hh)
             G_h[0] += carry[0]  # step 1 sends it to the initial state
             inc_h = carry[1:]
             carry = X_f[:n] * g_c

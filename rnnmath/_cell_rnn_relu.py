@@ -44,6 +44,11 @@ def _input_gradient(x, ids, G, M):
     return out.T
 
 
+def _mm(A, M):
+    """A @ M for A (n, B, k) as one 2-D product (a 3-D @ would loop over n small products)."""
+    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
+
+
 def _sigmoid(Z):
     """1 / (1 + exp(-Z)) without overflow: exp of a non-positive number only."""
     e = np.exp(-np.abs(Z))
@@ -103,8 +108,9 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     T, B, H = du.shape
     # local factors of every step, all steps at once
     K_a_s = (X_s[1:] > 0)
-    G_a = np.zeros((T, B, H))
-    G_s = np.zeros((T + 1, B, H))
+    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
+    G_a = new((T, B, H))
+    G_s = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
         G_s[T] = ds_final
         dot, add, multiply = np.dot, np.add, np.multiply
@@ -125,7 +131,7 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
             G_s[1:n + 1] += g_s
             g_a = K_a_s[:n] * g_s
             G_a[:n] += g_a
-            carry = g_a @ W
+            carry = _mm(g_a, W)
             G_s[0] += carry[0]  # step 1 sends it to the initial state
             inc_s = carry[1:]
     # parameter gradients: one product or sum over all steps

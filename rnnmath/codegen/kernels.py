@@ -55,6 +55,11 @@ def _input_gradient(x, ids, G, M):
     return out.T
 
 
+def _mm(A, M):
+    """A @ M for A (n, B, k) as one 2-D product (a 3-D @ would loop over n small products)."""
+    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
+
+
 def _sigmoid(Z):
     """1 / (1 + exp(-Z)) without overflow: exp of a non-positive number only."""
     e = np.exp(-np.abs(Z))
@@ -330,15 +335,19 @@ class CellKernels:
                 factor_names[(vec, sig_)] = name
                 L.append(f"{IND}{name} = {arr.doprint(k)}")
         # Storage of the signals
+        # Every entry is written by the loop; the lags accumulate into zeros.
+        L.append(f"{IND}new = np.empty if truncate is None or truncate >= T - 1 else np.zeros")
         for n in c.products:
-            L.append(f"{IND}G_{n.name} = np.zeros((T, B, {_rows_src(n.rows)}))")
+            L.append(f"{IND}G_{n.name} = new((T, B, {_rows_src(n.rows)}))")
             for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
                 L.append(f"{IND}G_{blk} = G_{n.name}{_block(i)}")
         for v in signals:
+            carried = any(c.adjoint(f"{v}_prev")) if v in self.states else True
+            alloc = "new" if carried else "np.zeros"  # nothing carried: row t-1 stays zero
             if v in self.states:
-                L.append(f"{IND}G_{v} = np.zeros((T + 1, B, H))")
+                L.append(f"{IND}G_{v} = {alloc}((T + 1, B, H))")
             elif v not in sizes:
-                L.append(f"{IND}G_{v} = np.zeros((T, B, H))")
+                L.append(f"{IND}G_{v} = new((T, B, H))")
         L.append(f"{IND}if truncate is None or truncate >= T - 1:")
         L += self._loop(factor_names, IND * 2)
         L.append(f"{IND}else:")
@@ -464,7 +473,7 @@ class CellKernels:
             elem, prods = self._term_sources(vec, factor_names, step_name, signal_name)
             terms = [f"inc_{vec}"] if vec in self.states else []
             terms += [f"{co} * {sg}" if co else sg for co, sg in elem]
-            terms += [f"{sg} @ {m}" for sg, m in prods]
+            terms += [f"_mm({sg}, {m})" for sg, m in prods]
             body.append(f"g_{vec} = {' + '.join(terms) if terms else 'np.zeros((n, B, H))'}")
             blk = c.block_of(vec)
             if blk is None or len(blk[0].blocks) == 1:
@@ -476,7 +485,7 @@ class CellKernels:
                 body.append(f"g_{n.name} = np.concatenate(({', '.join('g_' + b for b in n.blocks)}), axis=-1)")
         for s in self.states:
             elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name, signal_name)
-            terms = [f"{co} * {sg}" if co else sg for co, sg in elem] + [f"{sg} @ {m}" for sg, m in prods]
+            terms = [f"{co} * {sg}" if co else sg for co, sg in elem] + [f"_mm({sg}, {m})" for sg, m in prods]
             body.append(f"carry = {' + '.join(terms) if terms else 'np.zeros((n, B, H))'}")
             body.append(f"G_{s}[0] += carry[0]  # step 1 sends it to the initial state")
             body.append(f"inc_{s} = carry[1:]")
