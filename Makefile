@@ -10,7 +10,7 @@ MATHJAX := docs/vendor/mathjax/tex-chtml.js
 export NO_MKDOCS_2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test serve site bench regen clean
+.PHONY: install test serve site bench regen clean mutate
 
 install: $(STAMP) $(MATHJAX)
 
@@ -37,6 +37,14 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/gated.py
 	$(PY) benchmarks/engine.py
+
+# Mutation testing (slow, not part of `make test`): settings in pyproject's [tool.mutmut], the
+# survivors and why each is equivalent or which test kills it in tests/MUTATION.md.
+mutate: install
+	$(PY) -m pip install --quiet -e ".[mutate]"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/mutmut results
 
 regen: $(STAMP)
 	$(PY) -m rnnmath.codegen

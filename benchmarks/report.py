@@ -213,6 +213,9 @@ def results_markdown(results: dict) -> str:
 
 # --- the plot ----------------------------------------------------------------------------------
 
+INK = "#010203"  # stand-in for the page's text colour; no bar colour is this close to black
+
+
 def _short(name: str, w: dict) -> str:
     return (f"{name}: T={w['T']}" + (f", B={w['B']}" if w["B"] > 1 else "")
             + (f", k={w['truncate']}" if w["truncate"] is not None else ""))
@@ -225,8 +228,12 @@ def svg_plot(results: dict) -> str:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    # Text, axes and grid are drawn in a stand-in colour that becomes `currentColor` in the SVG,
+    # so the page's theme colours them (dark text on light, light text on dark).
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "rnnmath-bench",
-                         "font.family": "sans-serif", "font.size": 9})
+                         "font.family": "sans-serif", "font.size": 9,
+                         "text.color": INK, "axes.labelcolor": INK, "axes.edgecolor": INK,
+                         "xtick.color": INK, "ytick.color": INK})
     by = {(c["workload"], c["implementation"], c["pass"]): c["median_ms"] for c in results["results"]}
     workloads = list(results["workloads"])
     impls = [i for i in ORDER if any((w, i, p) in by for w in workloads
@@ -249,17 +256,23 @@ def svg_plot(results: dict) -> str:
         ax.set_xticks(range(len(workloads)))
         ax.set_xticklabels([_short(w, results["workloads"][w]) for w in workloads])
         ax.set_title(title)
-        ax.grid(axis="y", which="major", color="#dddddd", linewidth=0.6)
+        ax.grid(axis="y", which="major", color=INK, alpha=0.18, linewidth=0.6)
+        ax.set_facecolor("none")
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     axes[0].set_ylabel("median ms per call (log scale)")
+    # The legend goes above both panels in rows of at most four entries: one row of seven was
+    # wider than the figure and lost its ends. The tight bounding box then takes in whatever
+    # the legend needs, so nothing is cut off.
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(impls), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
-    fig.patch.set_facecolor("white")
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+               ncol=min(4, len(impls)), frameon=False, columnspacing=1.5)
+    fig.tight_layout()
+    fig.patch.set_alpha(0)
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05, transparent=True,
+                metadata={"Date": None, "Creator": None})
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]                          # no XML prolog or DOCTYPE in HTML
@@ -267,6 +280,7 @@ def svg_plot(results: dict) -> str:
     svg = re.sub(r"\s*<style[^>]*>.*?</style>", "", svg, flags=re.S)  # a global `*` rule
     svg = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"',
                  r'<svg \1width="100%"', svg, count=1)
+    svg = svg.replace(INK, "currentColor")
     svg = svg.replace("<svg ", '<svg role="img" aria-label="Benchmark medians, log scale" ', 1)
     return "\n".join(line for line in svg.splitlines() if line.strip())
 

@@ -278,7 +278,8 @@ class Cell:
                 fw._x, fw._ids, *fw.stored.values(), *fw._params.values(), du, *finals,
                 truncate=truncate)
         for node, g in signals.items():
-            check.finite_result(SIGNAL_LABELS.get(node, f"dE/d{node}_t"), g, first=1,
+            label = SIGNAL_LABELS.get(node, f"gradient signal dE/d{node}_t")
+            check.finite_result(label, g, first=1,
                                 backward=True)
         if dx is not None and not fw._batched:
             dx = dx[:, 0]

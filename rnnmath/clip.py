@@ -89,8 +89,13 @@ def _norm(arrays: dict) -> float:
     peak = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays.values()), default=0.0)
     if peak == 0.0:
         return 0.0
-    return peak * float(np.sqrt(sum(float(np.vdot(a / peak, a / peak))
-                                    for a in arrays.values())))
+    with check.quiet():  # a / peak may underflow to 0 for entries far below the largest
+        ratio = float(np.sqrt(sum(float(np.vdot(a / peak, a / peak)) for a in arrays.values())))
+        norm = peak * ratio
+    if not np.isfinite(norm):  # only the last product can overflow: peak and ratio are finite
+        raise FloatingPointError(f"global norm of the gradients is {peak:.3g} * {ratio:.3g}, "
+                                 "beyond float64: scale the gradients down")
+    return norm
 
 
 def gradient_cosine(a, b) -> float:

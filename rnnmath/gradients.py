@@ -123,9 +123,23 @@ def _mask(mask, prob: _Problem):
 def _forward(prob: _Problem):
     """The cell's forward pass and the logits: (cell, CellForward, Z)."""
     cell = cells.rnn(prob.activation)
+    _check_projection(prob, cell)
     fw = cell._forward(prob.x, prob.ids, prob.batched, {"U": prob.U, "W": prob.W, "b": prob.b},
                        {"s": prob.s0}, prob.W.shape[0])
     return cell, fw, heads.logits(fw.outputs, prob.V, prob.c)
+
+
+def _check_projection(prob: _Problem, cell) -> None:
+    """U x_t + b must be finite: tanh would turn an overflowed input into a finite state.
+
+    Bounded by max|U| max|x| D + max|b| first, so ordinary inputs cost two maxima."""
+    with check.quiet():  # the bound itself may overflow: then the projection is computed
+        scale = np.abs(prob.U).max(initial=0.0) * (1.0 if prob.ids
+                                                     else np.abs(prob.x).max(initial=0.0))
+        if scale * prob.U.shape[1] + np.abs(prob.b).max(initial=0.0) < 1e300:
+            return
+        P = cell.kernels._project(prob.x, prob.ids, prob.U) + prob.b
+    check.finite_result("input projections U x_t + b", P, first=1)
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",

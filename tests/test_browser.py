@@ -1,20 +1,15 @@
 """Every page of the built site in a real browser: math typeset with visible glyphs, nothing
-fetched from anywhere but the local server, no console errors, and a working search."""
+fetched from anywhere but the local server, no console errors, a layout that fits a desktop
+column (1280 px) and a phone (390 px), and a working search."""
 from __future__ import annotations
 
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+# The local server over the built site and the Chromium page (`served_site`, `browser_page`) are
+# fixtures in conftest.py, shared with tests/test_figures_browser.py.
 
 # Runs in the page once MathJax has finished and the fonts are in.
 INSPECT = r"""
@@ -23,13 +18,17 @@ async () => {
   await document.fonts.ready;
   const skip = "pre, code, script, style, textarea, mjx-container, .clipboard-copy-txt";
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  const raw = [];
+  const raw = [], rest = [];
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const el = node.parentElement;
     if (!el || el.closest(skip) || !el.getClientRects().length) continue;
     const text = node.textContent;
     if (text.includes("$$") || text.includes("\\(") || text.includes("\\[")) {
       raw.push(text.trim().slice(0, 80));
+    }
+    // a role's backticks become a code span, so the role's name is what is left in the text
+    if (/:(math|func|class|mod|meth|attr):|\.\. math::/.test(text)) {
+      rest.push(text.trim().slice(0, 80));
     }
   }
   const glyphs = [...document.querySelectorAll("mjx-container mjx-c")];
@@ -42,6 +41,7 @@ async () => {
     containers: document.querySelectorAll("mjx-container").length,
     errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent.slice(0, 80)),
     raw,
+    rest,
     glyphs: glyphs.length,
     blank: blank.length,
     fontsLoaded: [...document.fonts].filter(f => f.family.includes("MJXZERO") ||
@@ -52,53 +52,62 @@ async () => {
 """
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output readable
-        pass
+# Runs in the page after INSPECT, at each width. A display formula is wider than its block when
+# its typeset math (mjx-math, which never wraps) is wider than the content box of the element
+# holding the formula; Material then lets it scroll, but at desktop width it should fit. The page
+# scrolls sideways when the document is wider than the window; the culprits are the elements
+# reaching past the right edge that no scrolling block of their own contains.
+LAYOUT = r"""
+async () => {
+  // two frames: the layout after a resize, and the page's resize handlers, have run
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await MathJax.startup.promise;
+  const W = window.innerWidth;
+  const wide = [];
+  for (const c of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = c.querySelector(":scope > mjx-math");
+    if (!math || !c.getClientRects().length) continue;
+    const block = c.parentElement, style = getComputedStyle(block);
+    const room = block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const width = math.getBoundingClientRect().width;
+    if (width > room + 0.5) {
+      const f = c.closest("[data-formula]"), d = c.closest("[data-derivation]");
+      const s = c.closest("[data-step]");
+      const item = MathJax.startup.document.getMathItemsWithin(c)[0];
+      const name = f ? f.dataset.formula
+                 : d ? `${d.dataset.derivation}:${s ? s.dataset.step : "?"}`
+                 : "TeX " + JSON.stringify(item ? item.math.trim().slice(0, 70) : "?");
+      wide.push(`${name} is ${Math.round(width)} px wide in a ${Math.round(room)} px block`);
+    }
+  }
+  const outside = [];
+  if (document.documentElement.scrollWidth > W) {
+    for (const el of document.body.querySelectorAll("*")) {
+      const r = el.getBoundingClientRect();
+      if (r.right <= W + 0.5 || !r.width) continue;
+      let up = el.parentElement, held = false;
+      for (; up && up !== document.body; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== "visible") { held = true; break; }
+      }
+      if (held || (el.parentElement && outside.some(o => o.el.contains(el)))) continue;
+      outside.push({el, text: `<${el.tagName.toLowerCase()} class="${el.className}"> ` +
+                              `reaches ${Math.round(r.right)} px: ` +
+                              JSON.stringify((el.textContent || "").trim().slice(0, 60))});
+    }
+  }
+  // inline formulas the page's script set on a line of their own because they are wider than
+  // their line (mathjax-config.js): right on a phone, a defect at desktop width
+  for (const c of document.querySelectorAll("mjx-container.mjx-inline-too-wide")) {
+    const item = MathJax.startup.document.getMathItemsWithin(c)[0];
+    wide.push(`inline TeX ${JSON.stringify(item ? item.math.trim().slice(0, 70) : "?")} is ` +
+              `wider than its line`);
+  }
+  return {scroll: document.documentElement.scrollWidth - W, wide,
+          outside: outside.slice(0, 5).map(o => o.text)};
+}
+"""
 
-
-@pytest.fixture(scope="module")
-def served_site(built_site):
-    if built_site.returncode != 0:
-        pytest.fail("the site did not build; see test_strict_build_has_no_warnings")
-    handler = functools.partial(_QuietHandler, directory=str(built_site.dir))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser_page(served_site):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        log = {"requests": [], "errors": []}
-        context.on("request", lambda r: log["requests"].append(r.url))
-        page.on("console", lambda m: m.type == "error" and log["errors"].append(
-            f"console: {m.text}"))
-        page.on("pageerror", lambda e: log["errors"].append(f"page error: {e}"))
-        # ERR_ABORTED: a request cut short because the test moved on to the next page.
-        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and log[
-            "errors"].append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: r.status >= 400 and log["errors"].append(
-            f"HTTP {r.status}: {r.url}"))
-        try:
-            yield page, log
-        finally:
-            context.close()
-            browser.close()
+WIDTHS = (1280, 390)  # a desktop window, a phone held upright
 
 
 def _pages(site_dir: Path) -> list[str]:
@@ -113,14 +122,34 @@ def _is_local(url: str) -> bool:
     return parts.scheme in ("data", "blob", "about") or parts.hostname == "127.0.0.1"
 
 
-def test_every_page_renders_its_math_offline(built_site, served_site, browser_page):
+@pytest.fixture(scope="module")
+def page_reports(built_site, served_site, browser_page):
+    """Every page, loaded once at 1280 px and inspected (math, console, requests, layout), then
+    narrowed to 390 px in place and inspected again: MathJax 3 lays formulas out independently
+    of the window (no line breaking), so what changes with the width is the CSS layout, which
+    the browser recomputes on resize. One load per page keeps the test quick."""
     page, log = browser_page
-    problems = []
+    reports = {}
     for path in _pages(built_site.dir):
         log["errors"].clear()
+        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
         page.goto(served_site + path, wait_until="load")
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-        found = page.evaluate(INSPECT)
+        report = {"math": page.evaluate(INSPECT), "layout": {WIDTHS[0]: page.evaluate(LAYOUT)}}
+        for width in WIDTHS[1:]:
+            page.set_viewport_size({"width": width, "height": 900})
+            report["layout"][width] = page.evaluate(LAYOUT)
+        report["errors"] = list(log["errors"])
+        reports[path] = report
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    return reports
+
+
+def test_every_page_renders_its_math_offline(built_site, page_reports, browser_page):
+    page, log = browser_page
+    problems = []
+    for path, report in page_reports.items():
+        found = report["math"]
         html = (built_site.dir / path).read_text(encoding="utf-8")
         expects_math = 'class="arithmatex"' in html or "text/latex" in html
         if expects_math and not found["containers"]:
@@ -133,10 +162,42 @@ def test_every_page_renders_its_math_offline(built_site, served_site, browser_pa
             problems.append(f"{path}: {found['blank']} of {found['glyphs']} glyphs are blank")
         if found["containers"] and not found["fontsLoaded"]:
             problems.append(f"{path}: no MathJax font loaded")
-        problems += [f"{path}: {e}" for e in log["errors"]]
+        problems += [f"{path}: {e}" for e in report["errors"]]
     outside = sorted({u for u in log["requests"] if not _is_local(u)})
     assert not outside, "requests left the machine:\n" + "\n".join(outside)
     assert not problems, "\n".join(problems)
+
+
+def test_api_page_typesets_the_docstrings_math(built_site, page_reports):
+    """The docstrings' reST math reaches the API page as math: every arithmatex element the
+    build produced is typeset, and no role or directive is left as visible text."""
+    html = (built_site.dir / "api/index.html").read_text(encoding="utf-8")
+    found = page_reports["api/index.html"]["math"]
+    expected = html.count('class="arithmatex"')
+    assert expected >= 40, f"only {expected} formulas on the API page: is the converter on?"
+    assert found["containers"] >= expected, (found["containers"], expected)
+    assert not found["errors"] and not found["raw"] and not found["blank"], found
+    assert not found["rest"], f"reST markup shown as text: {found['rest']}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_page_scrolls_sideways(page_reports, width):
+    """Long formulas, code and tables scroll inside their own block; the page itself never
+    scrolls sideways, on a desktop or on a phone."""
+    problems = [f"{path}: the page scrolls {r['layout'][width]['scroll']} px sideways at "
+                f"{width} px; sticking out: " + "; ".join(r["layout"][width]["outside"])
+                for path, r in page_reports.items() if r["layout"][width]["scroll"] > 0]
+    assert not problems, "\n".join(problems)
+
+
+def test_display_formulas_fit_their_column_at_desktop_width(page_reports):
+    """At 1280 px every display formula fits its column without scrolling, and every inline
+    formula its line. (On a phone some are wider than the screen and scroll inside their block;
+    the test above checks they do.)"""
+    problems = [f"{path}: {w}" for path, r in page_reports.items()
+                for w in r["layout"][WIDTHS[0]]["wide"]]
+    assert not problems, (f"{len(problems)} formulas are wider than their column at "
+                          f"{WIDTHS[0]} px:\n" + "\n".join(problems))
 
 
 def test_search_finds_softmax(served_site, browser_page):

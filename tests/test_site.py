@@ -3,6 +3,7 @@ result formula on it is followed by a doctest a reader can run."""
 from __future__ import annotations
 
 import doctest
+from html.parser import HTMLParser
 import importlib.util
 import re
 import sys
@@ -203,3 +204,300 @@ def test_scanner_requires_a_doctest_after_result_formulas(registry):
 def test_hook_docstring_examples():
     result = doctest.testmod(hook, optionflags=doctest.ELLIPSIS)
     assert result.attempted and not result.failed
+
+
+# --- (d) the API page: docstrings' reST math becomes the site's math ---------------------------
+
+def _load_docstring_math():
+    spec = importlib.util.spec_from_file_location("docstring_math", DOCS / "hooks/docstring_math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+docstring_math = _load_docstring_math()
+
+
+def test_docstring_math_examples():
+    result = doctest.testmod(docstring_math)
+    assert result.attempted and not result.failed
+
+
+@pytest.mark.parametrize("rest, markdown", [
+    (r"Error :math:`\delta_t` and :math:`s_{t-1}`.", r"Error \(\delta_t\) and \(s_{t-1}\)."),
+    ("See :func:`rnnmath.rnn_loss` and :class:`~rnnmath.gated.GatedForward`.",
+     "See `rnnmath.rnn_loss` and `GatedForward`."),
+    (":py:meth:`~rnnmath.RNNGradients.as_dict()` and :mod:`rnnmath.derive`",
+     "`as_dict` and `rnnmath.derive`"),
+    # one line, no line break: a plain display block
+    (".. math:: E = \\sum_t E_t", "$$\nE = \\sum_t E_t\n$$"),
+    # options are dropped, the body keeps its own indentation relative to the directive
+    ("x\n    .. math::\n        :label: eq\n\n        a = b\n    after",
+     "x\n\n    $$\n    a = b\n    $$\n\n    after"),
+    # blank-line separated equations, as Sphinx shows them: one environment, one per line
+    (".. math::\n\n   a = b\n\n   c = d\n", "$$\n\\begin{gathered}\na = b \\\\\nc = d\n\\end{gathered}\n$$"),
+    # an environment of its own is left as written
+    (".. math::\n\n   \\begin{aligned} a &= b \\\\ c &= d \\end{aligned}",
+     "$$\n\\begin{aligned} a &= b \\\\ c &= d \\end{aligned}\n$$"),
+])
+def test_docstring_math_converts_rest(rest, markdown):
+    assert docstring_math.to_markdown(rest) == markdown
+
+
+def test_docstring_math_leaves_markdown_alone():
+    text = "Plain `code`, $x$ and ``literal`` text.\n\nParameters\n----------\nx : (T,) int"
+    assert docstring_math.to_markdown(text) == text
+
+
+def _api_html(built_site) -> str:
+    assert built_site.returncode == 0, f"mkdocs build --strict failed:\n{built_site.log}"
+    return (built_site.dir / "api/index.html").read_text(encoding="utf-8")
+
+
+def test_api_page_has_no_rest_markup_left(built_site):
+    html = _api_html(built_site)
+    text = re.sub(r"<(pre|code)\b.*?</\1>", "", html, flags=re.S)  # code may mention roles
+    leftover = re.findall(r":(?:math|func|class|mod|meth|attr):|\.\. math::", text)
+    assert not leftover, f"reST markup shown as text on the API page: {leftover[:10]}"
+    # and the math is there, as arithmatex blocks for MathJax (the browser test checks that
+    # MathJax typesets every one of them)
+    assert html.count('class="arithmatex"') >= 40
+
+
+class _TocEntries(HTMLParser):
+    """The labels of the page's table of contents (Material's secondary nav), with their level.
+    Material puts the table twice in a page (sidebar, and the phone's drawer): one list each."""
+
+    def __init__(self):
+        super().__init__()
+        self.tocs: list[list[tuple[int, str]]] = []
+        self._nav = self._lists = 0
+        self._label: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "nav" and ("md-nav--secondary" in classes or self._nav):
+            if not self._nav:
+                self.tocs.append([])
+            self._nav += 1
+        elif self._nav and tag == "ul":
+            self._lists += 1
+        elif self._nav and tag == "a" and "md-nav__link" in classes:
+            self._label = []
+
+    def handle_endtag(self, tag):
+        if tag == "nav" and self._nav:
+            self._nav -= 1
+        elif self._nav and tag == "ul":
+            self._lists -= 1
+        elif tag == "a" and self._label is not None:
+            self.tocs[-1].append((self._lists, " ".join("".join(self._label).split())))
+            self._label = None
+
+    def handle_data(self, data):
+        if self._label is not None:
+            self._label.append(data)
+
+
+def test_api_page_lists_every_object_once(built_site):
+    html = _api_html(built_site)
+    ids = re.findall(r'<h[2-6] id="(rnnmath\.[^"]+)"', html)
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    # The table of contents names each section and each top-level object once: "Softmax" as a
+    # section, as the module holding `softmax` and as the function was one entry three times.
+    # (Members of different classes may share a name, e.g. `as_dict`, one level down.)
+    toc = _TocEntries()
+    toc.feed(html)
+    assert toc.tocs and all(t == toc.tocs[0] for t in toc.tocs), toc.tocs
+    top = [label.lower() for level, label in toc.tocs[0] if level == 1]
+    assert len(top) > 10, toc.tocs
+    assert len(top) == len(set(top)), sorted({x for x in top if top.count(x) > 1})
+
+
+# --- (e) the pages teach: visible words are mostly prose and math ----------------------------
+
+# The derivation pages: each must read as prose and mathematics, with the code folded away.
+DERIVATION_PAGES = ("notation", "softmax", "gradient-v", "gradient-w", "gradient-u", "algorithm",
+                    "worked-example", "outputs", "vanishing", "clipping", "lstm", "gru")
+
+
+class _VisibleWords(HTMLParser):
+    """Count the words a reader sees in a page's article: code-block words apart from the rest.
+
+    Hidden: the content of a closed ``<details>`` (a folded check; its ``<summary>`` line is
+    visible and counted), every content tab but the first (selected) one, scripts, styles and
+    heading permalinks. Code: words inside ``<pre>``.
+    Prose and math: every other word, inline code in a sentence included.
+    """
+
+    VOID = {"br", "hr", "img", "input", "meta", "link", "source", "wbr", "col", "area", "base",
+            "embed", "param", "track"}
+
+    def __init__(self):
+        super().__init__()
+        # (tag, hidden, code, what a <summary> directly inside it shows as)
+        self.stack: list[tuple[str, bool, bool, bool]] = []
+        self.in_article = 0
+        self.tabs_seen: list[int] = []
+        self.code = self.prose = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        attrs = dict(attrs)
+        hidden, code = self.stack[-1][1:3] if self.stack else (False, False)
+        summary_hidden = hidden
+        if tag == "article":
+            self.in_article += 1
+        classes = (attrs.get("class") or "").split()
+        if tag in ("script", "style") or "headerlink" in classes:
+            hidden = True
+        if tag == "summary" and self.stack and self.stack[-1][0] == "details":
+            hidden = self.stack[-1][3]   # a fold's title line is visible when the fold is
+        if tag == "details" and "open" not in attrs:
+            summary_hidden, hidden = hidden, True
+        if "tabbed-block" in classes and self.stack and "tabbed-content" in self.stack[-1][0]:
+            # content tabs: only the first (selected) tab shows until the reader picks another
+            self.tabs_seen[-1] += 1
+            hidden = hidden or self.tabs_seen[-1] > 1
+        if "tabbed-content" in classes:
+            tag = "div.tabbed-content"
+            self.tabs_seen.append(0)
+        self.stack.append((tag, hidden, code or tag == "pre", summary_hidden))
+
+    def handle_endtag(self, tag):
+        names = [entry[0].split(".")[0] for entry in self.stack]
+        if tag not in names:  # a stray end tag (HTML allows some): nothing to close
+            return
+        while self.stack:
+            top = self.stack.pop()[0]
+            if top == "article":
+                self.in_article -= 1
+            if top == "div.tabbed-content":
+                self.tabs_seen.pop()
+                top = "div"
+            if top == tag:
+                break
+
+    def handle_data(self, data):
+        hidden, code = self.stack[-1][1:3] if self.stack else (False, False)
+        if not self.in_article or hidden:
+            return
+        words = len(data.split())
+        if code:
+            self.code += words
+        else:
+            self.prose += words
+
+
+def visible_code_share(html: str) -> float:
+    """The share of visible words of a built page that are code-block words (0..1)."""
+    counter = _VisibleWords()
+    counter.feed(html)
+    total = counter.code + counter.prose
+    return counter.code / total if total else 0.0
+
+
+def test_visible_code_share_counts_only_what_is_shown():
+    page = ("<article><p>one two three</p><pre><code>a b</code></pre>"
+            "<details class='example'><summary>Check it yourself</summary>"
+            "<pre><code>x y z w v u</code></pre></details>"
+            "<details open><summary>s</summary><pre>c</pre></details>"
+            "<h2>T<a class='headerlink'>¶</a></h2><script>var q = 1;</script>"
+            "<div class='tabbed-set'><div class='tabbed-content'>"
+            "<div class='tabbed-block'><p>shown</p></div>"
+            "<div class='tabbed-block'><pre>hidden tab</pre></div></div></div>"
+            "</span><p>after a stray end tag</p></article>"
+            "<nav>outside the article</nav>")
+    # visible prose: one two three, Check it yourself, s, T, shown, after a stray end tag (14);
+    # code: a b, c (3)
+    assert visible_code_share(page) == pytest.approx(3 / 17)
+
+
+def test_derivation_pages_are_mostly_prose_and_math(built_site):
+    assert built_site.returncode == 0, built_site.log
+    shares = {name: visible_code_share(
+        (built_site.dir / name / "index.html").read_text(encoding="utf-8"))
+        for name in DERIVATION_PAGES}
+    print("\nvisible code share: " + ", ".join(f"{n} {s:.0%}" for n, s in shares.items()))
+    too_much = {n: f"{s:.0%}" for n, s in shares.items() if s > 0.20}
+    assert not too_much, f"pages whose visible words are more than 20 % code: {too_much}"
+
+
+# --- (e) no code line wider than the content column ------------------------------------------
+
+CODE_COLUMN = 80  # characters of monospace that fit the content column at 1280 px
+
+
+def wide_code_lines(text: str, where: str, width: int = CODE_COLUMN) -> list[str]:
+    """Lines of fenced code blocks longer than ``width`` once the block's indentation is removed."""
+    out = []
+    for tok in hook.tokens(text, where):
+        if tok.kind != "fence":
+            continue
+        indent = len(tok.text) - len(tok.text.lstrip())
+        for n, line in enumerate(tok.body.split("\n"), start=tok.line + 1):
+            if len(line[indent:]) > width:
+                out.append(f"{where}:{n}: {len(line[indent:])} > {width} characters")
+    return out
+
+
+def test_wide_code_lines_are_found():
+    text = "x\n\n    ```pycon\n    >>> " + "a" * 77 + "\n    >>> " + "b" * 76 + "\n    ```\n"
+    assert wide_code_lines(text, "p.md") == ["p.md:4: 81 > 80 characters"]
+
+
+def test_no_code_line_is_wider_than_the_column():
+    problems = []
+    for name in DERIVATION_PAGES:
+        page = DOCS / f"{name}.md"
+        problems += wide_code_lines(page.read_text(encoding="utf-8"), f"docs/{name}.md")
+    assert not problems, "\n".join(problems)
+
+
+# --- (f) every check is folded, every derivation page has a checked exercise ------------------
+
+_FOLD = re.compile(r'^(\s*)\?\?\? ([a-z]+) "([^"]+)"\s*$')  # ???+ is open: not a fold
+
+
+def unfolded_checks(text: str, where: str) -> list[str]:
+    """Problems: a pycon doctest outside a collapsed fold, or a "Check it yourself" fold whose
+    title does not say what it checks."""
+    problems, lines = [], text.split("\n")
+    fold_indent = None
+    for tok in hook.tokens(text, where):
+        line = lines[tok.line - 1]
+        indent = len(line) - len(line.lstrip())
+        m = _FOLD.match(line)
+        if m:
+            fold_indent = len(m.group(1))
+            title = m.group(3)
+            what = title.partition(":")[2]
+            if title.startswith("Check it yourself") and len(what.split()) < 3:
+                problems.append(f"{where}:{tok.line}: fold title {title!r} does not say what it "
+                                f"checks")
+            continue
+        if line.strip() and fold_indent is not None and indent <= fold_indent:
+            fold_indent = None  # the fold ended at the first line not indented under it
+        if tok.kind == "fence" and tok.info == "pycon" and fold_indent is None:
+            problems.append(f"{where}:{tok.line}: a doctest outside a ??? fold is shown open")
+    return problems
+
+
+def test_unfolded_checks_are_found():
+    text = ('x\n\n??? example "Check it yourself: the sum against the loop"\n\n    ```pycon\n'
+            '    >>> 1\n    1\n\n    ```\n\n```pycon\n>>> 2\n2\n\n```\n\n'
+            '??? example "Check it yourself"\n\n    ```pycon\n    >>> 3\n    3\n\n    ```\n')
+    assert unfolded_checks(text, "p.md") == [
+        "p.md:11: a doctest outside a ??? fold is shown open",
+        "p.md:17: fold title 'Check it yourself' does not say what it checks"]
+
+
+@pytest.mark.parametrize("name", DERIVATION_PAGES)
+def test_derivation_page_folds_its_checks_and_has_an_exercise(name):
+    text = (DOCS / f"{name}.md").read_text(encoding="utf-8")
+    assert not unfolded_checks(text, f"docs/{name}.md")
+    assert re.search(r"^## Exercise", text, re.M), f"docs/{name}.md has no exercise"
+    solution = text.split("## Exercise", 1)[1]
+    assert '??? success "Solution"' in solution and ">>> " in solution.split("!!!")[0], (
+        f"docs/{name}.md: the exercise needs a folded solution with a doctest")

@@ -40,18 +40,19 @@ window.MathJax = {
         MathJax.texReset();
         return MathJax.typesetPromise();
       };
+      const typesetAndMark = () => typesetPage().then(markScrollers);
       return MathJax.startup.defaultPageReady().then(() => {
         // Material's document$ emits the current page now, and again after every in-place page
         // change if instant navigation is ever turned on. The first typeset is what
         // MathJax.startup.promise waits for.
         const pages = window.document$;
         if (!pages || typeof pages.subscribe !== "function") {
-          return typesetPage();
+          return typesetAndMark();
         }
         return new Promise((resolve, reject) => {
           let first = true;
           pages.subscribe(() => {
-            const done = typesetPage();
+            const done = typesetAndMark();
             if (first) {
               first = false;
               done.then(resolve, reject);
@@ -62,3 +63,52 @@ window.MathJax = {
     },
   },
 };
+
+
+// Blocks that scroll sideways (display formulas wider than the column, wide tables) get a class
+// for the side that has more to see; extra.css fades that side out, so the reader knows to
+// scroll. Set once the math is typeset (before that the widths are not known), and kept up to
+// date on scroll and resize.
+const SCROLLERS = ".md-typeset div.arithmatex, .md-typeset .md-typeset__scrollwrap, " +
+                  ".md-typeset .jupyter-wrapper mjx-container[display='true'], " +
+                  ".md-typeset mjx-container.mjx-inline-too-wide, .md-typeset .bench-plot";
+
+function markScroller(el) {
+  const more = el.scrollWidth - el.clientWidth;
+  el.classList.toggle("scroll-more-left", more > 1 && el.scrollLeft > 1);
+  el.classList.toggle("scroll-more-right", more > 1 && el.scrollLeft < more - 1);
+}
+
+// An inline formula cannot break across lines either; one wider than its paragraph (on a
+// phone) is set on a line of its own that scrolls, instead of pushing the page sideways.
+function markWideInline() {
+  for (const el of document.querySelectorAll(".md-typeset mjx-container:not([display='true'])")) {
+    el.classList.remove("mjx-inline-too-wide");
+    // the line box it sits in: the nearest ancestor that is not itself inline (an inline
+    // element has no width of its own to compare with)
+    let line = el.parentElement;
+    while (line && getComputedStyle(line).display.startsWith("inline")) {
+      line = line.parentElement;
+    }
+    if (line && el.getBoundingClientRect().width > line.clientWidth + 0.5) {
+      el.classList.add("mjx-inline-too-wide");
+    }
+  }
+}
+
+function markScrollers() {
+  markWideInline();
+  for (const el of document.querySelectorAll(SCROLLERS)) {
+    markScroller(el);
+    if (!el.dataset.scrollHint) {
+      el.dataset.scrollHint = "1";
+      el.addEventListener("scroll", () => markScroller(el), { passive: true });
+    }
+  }
+}
+
+window.addEventListener("resize", () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(markScrollers);
+  }
+});

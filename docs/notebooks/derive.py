@@ -29,6 +29,7 @@ from IPython.display import Markdown, Math, display
 
 import rnnmath
 from rnnmath.derive import derivations
+from rnnmath.derive.latex import latex, site_caption
 
 start = time.perf_counter()
 registry = derivations()
@@ -39,7 +40,8 @@ for key, derivation in registry.items():
 
 # %% [markdown]
 # A small helper prints a derivation the way the Derivations pages do: the caption as prose, then
-# the step's SymPy expression as LaTeX (`step.latex` is just `sympy.latex(step.expr)`).
+# the step's SymPy expression as LaTeX (`step.latex` prints it with the site's printer,
+# `rnnmath.derive.latex`: SymPy's LaTeX printer with the pages' factor order and symbols).
 # Result steps are the ones the code generator and the tests rely on.
 
 # %%
@@ -48,7 +50,8 @@ def show(key):
     display(Markdown(f"**{derivation.title}** (`{key}`)"))
     for step in derivation.steps:
         tag = " *(result)*" if step.result else ""
-        display(Markdown(f"`{step.name}`{tag}: {step.caption}"))
+        caption = site_caption(key, step.caption)   # the symbols of the Notation page
+        display(Markdown(f"`{step.name}`{tag}: {caption}"))
         display(Math(step.latex))
 
 
@@ -88,7 +91,7 @@ show("rnn.hidden")
 
 # %% [markdown]
 # Read off as vectors, these are the formulas the generated code computes, with the activation
-# left abstract as $f$ (the tanh and ReLU derivations supply $f'$).
+# left abstract as $\phi$ (the tanh and ReLU derivations supply $\phi'$).
 
 # %%
 show("rnn.vector")
@@ -105,8 +108,8 @@ z = sp.symbols("z1:4")                      # z1, z2, z3
 total = sum(sp.exp(zk) for zk in z)
 softmax_explicit = [sp.exp(zk) / total for zk in z]
 J = sp.Matrix(3, 3, lambda r, col: sp.diff(softmax_explicit[r], z[col]))
-display(Math(r"\frac{\partial \hat y_1}{\partial z_1} = " + sp.latex(J[0, 0])))
-display(Math(r"\frac{\partial \hat y_1}{\partial z_2} = " + sp.latex(J[0, 1])))
+display(Math(r"\frac{\partial \hat y_1}{\partial z_1} = " + latex(J[0, 0])))
+display(Math(r"\frac{\partial \hat y_1}{\partial z_2} = " + latex(J[0, 1])))
 
 # %% [markdown]
 # The registry's result is one formula for every pair $(i, j)$. Instantiating it for
@@ -118,7 +121,7 @@ from rnnmath.derive.softmax import i, j, yhat  # the index symbols of the deriva
 
 rule = registry["softmax"]["jacobian"].expr.rhs
 R = sp.Matrix(3, 3, lambda r, col: rule.subs({i: r + 1, j: col + 1}))
-display(Math(r"\frac{\partial \hat y}{\partial z} = " + sp.latex(R)))
+display(Math(r"\frac{\partial \hat y}{\partial z} = " + latex(R)))
 
 # %% [markdown]
 # Substituting the explicit softmax for $\hat y_1, \hat y_2, \hat y_3$ and simplifying the
@@ -179,8 +182,8 @@ print(f"the loss has {sp.count_ops(E)} operations; its derivative by W[0, 1] has
 
 # %% [markdown]
 # The closed form from the derivation: $\delta^{o}_t = \hat y_t - y_t$, the recursion
-# $\delta_t = f'_t \circ (V^T \delta^{o}_t + W^T \delta_{t+1})$ with $\delta_{T+1} = 0$ and
-# $f'_t = 1 - s_t^2$ for tanh, and then $\partial E/\partial W = \sum_t \delta_t s_{t-1}^T$.
+# $\delta_t = \phi'_t \odot (V^T \delta^{o}_t + W^T \delta_{t+1})$ with $\delta_{T+1} = 0$ and
+# $\phi'_t = 1 - s_t^2$ for tanh, and then $\partial E/\partial W = \sum_t \delta_t s_{t-1}^T$.
 # Built from the same symbols, it is a different expression: nothing in it is differentiated.
 
 # %%

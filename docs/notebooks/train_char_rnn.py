@@ -91,8 +91,10 @@ assert check.worst < 1e-6
 # * the text is cut into consecutive chunks of 25 characters; the targets are the inputs shifted
 #   by one character;
 # * the hidden state is carried from one chunk into the next through `s0`, so the network reads
-#   the text as one long sequence, while the gradient stops at the chunk boundary (truncated
-#   BPTT: the incoming state is treated as a constant and its gradient `ds0` is not used);
+#   the text as one long sequence, while the gradient stops at the chunk boundary. This is
+#   *chunked* truncated BPTT, TBPTT($L$, $L$) with $L = 25$: the incoming state is treated as a
+#   constant and its gradient `ds0` is not used. It is not the per-loss truncation `truncate=`;
+#   [the algorithm page](../../algorithm/#two-kinds-of-truncation) relates the two;
 # * every gradient entry is clipped to $[-5, 5]$ before the update, on a copy (`np.clip`
 #   returns a new array; the gradients returned by `rnn_gradients` are left untouched);
 # * Adagrad with learning rate 0.05: each parameter entry has its own step size, the learning

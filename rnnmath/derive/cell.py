@@ -297,7 +297,10 @@ def _sym(text):
 def _at(cell: Cell, expr: sp.Expr, shift: int = 0) -> sp.Expr:
     """Entry symbols as time-indexed LaTeX symbols (``h_prev -> h_{t-1}``, ``u -> u``)."""
     mapping = {sp.Symbol(v): _sym(cell.latex_name(v, shift)) for v in cell.vector_names}
-    return expr.xreplace(mapping)
+    # The step [s > 0] shown as the site shows it (activation.relu): a bracket, not theta.
+    shown = expr.replace(lambda e: isinstance(e, sp.Heaviside),
+                         lambda e: sp.Heaviside(e.args[0], 0).rewrite(sp.Piecewise))
+    return shown.xreplace(mapping)
 
 
 def _bar(cell: Cell, vec: str, shift: int = 0) -> sp.Symbol:

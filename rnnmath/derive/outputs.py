@@ -126,9 +126,16 @@ def softmax_binary_cross_entropy() -> Derivation:
     p = sp.Symbol(r"\hat{y}_{1}")
     in_p = sp.simplify(one_hot.subs(z2, 0).subs(z1, sp.log(p / (1 - p))))
     lhs = _label(r"\frac{\partial E}{\partial z_{1}}")
+    # Shown with the probabilities named (written out in z it is twice the column's width);
+    # the substitution back must give the loss that was differentiated.
+    q1, q2 = sp.symbols(r"\hat{y}_{1} \hat{y}_{2}", positive=True)
+    shown = sum(-yk * sp.log(qk) - (1 - yk) * sp.log(1 - qk) for yk, qk in ((y1, q1), (y2, q2)))
+    if sp.simplify(shown.subs({q1: p1, q2: p2}) - loss) != 0:
+        raise AssertionError("the loss shown is not the loss differentiated")
     return Derivation("softmax_bce", "Softmax with binary cross-entropy (two classes)", (
-        Step("loss", r"Binary cross-entropy summed over the classes of a softmax.",
-             sp.Eq(_label("E"), loss)),
+        Step("loss", r"Binary cross-entropy summed over the classes of a softmax, with "
+             r"$\hat y_1 = e^{z_1}/(e^{z_1} + e^{z_2})$ and $\hat y_2 = 1 - \hat y_1$.",
+             sp.Eq(_label("E"), shown)),
         Step("gradient", r"Differentiate with respect to $z_1$.", sp.Eq(lhs, grad)),
         Step("one_hot", r"With $y_2 = 1 - y_1$ and $z_2 = 0$, in terms of $\hat y_1$: twice "
              r"$\hat y_1 - y_1$, and for $K > 2$ not even a multiple of it.",

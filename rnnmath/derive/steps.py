@@ -29,7 +29,10 @@ class Step:
 
     @property
     def latex(self) -> str:
-        return sp.latex(self.expr)
+        """The step as the site prints it (:mod:`rnnmath.derive.latex`: factor order, ``\\odot``,
+        Iverson brackets for Kronecker deltas, one subscript style)."""
+        from .latex import latex  # imported here: latex.py imports nothing of the derivations
+        return latex(self.expr)
 
 
 @dataclass(frozen=True)
