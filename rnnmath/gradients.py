@@ -275,4 +275,6 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
                          g.state0["s"], fw.final, g.x)
     for name, value in grads.as_dict().items():
         check.finite_result(f"d{name}", value, first=None)
+    if grads.dx is not None:
+        check.finite_result("gradient dx", grads.dx, first=None)
     return grads
