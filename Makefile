@@ -36,6 +36,7 @@ site: install
 bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/gated.py
+	$(PY) benchmarks/engine.py
 
 # Mutation testing (slow, not part of `make test`): settings in pyproject's [tool.mutmut], the
 # survivors and why each is equivalent or which test kills it in tests/MUTATION.md.

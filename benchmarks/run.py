@@ -141,33 +141,37 @@ def make_rnnmath(wl):
 def make_kernels(wl):
     """The generated kernels called in the order rnn_gradients calls them, without its input
     validation: what being generated costs, against the hand-written code."""
+    from rnnmath import _cell_rnn_tanh as cell
     from rnnmath import _generated as gen
 
     x, y = np.asarray(wl.x), np.asarray(wl.y)
-    H, K, D = wl.W.shape[0], wl.V.shape[0], wl.U.shape[1]
+    H, K = wl.W.shape[0], wl.V.shape[0]
     ids = x.dtype.kind in "iu"
     b, c = np.zeros(H), np.zeros(K)
-    s0 = np.zeros((x.shape[1], H) if wl.batched else (H,))
+    xb, yb = (x, y) if wl.batched else (x[:, None], y[:, None])
+    s0 = np.zeros(H)
 
     def states():
-        P = gen.projection_ids(x, wl.U, b) if ids else gen.projection_dense(x, wl.U, b)
-        S = gen.forward_tanh(P, wl.W, s0)
+        (S,) = cell.forward(xb, ids, wl.U, wl.W, b, s0)
         return S, gen.logits(S, wl.V, c)
 
     def gradients():
         S, Z = states()
-        loss, DO = gen.softmax_cross_entropy_ids(Z, y, 1.0)
-        DL = gen.backward(gen.fprime_tanh(S), DO, wl.W, wl.V, wl.truncate)
-        dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, wl.W)
-        dU = gen.input_gradient_ids(x, DL, D) if ids else gen.input_gradient_dense(x, DL)
-        return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "s0": ds0}
+        loss, DO = gen.softmax_cross_entropy_ids(Z, yb, 1.0)
+        DO2 = DO.reshape(-1, K)
+        du = (DO2 @ wl.V).reshape(DO.shape[:-1] + (H,))
+        grads, _, d0, _ = cell.backward(xb, ids, S, wl.U, wl.W, b, du, 0.0, truncate=wl.truncate)
+        ds0 = d0["s"] if wl.batched else d0["s"][0]
+        return {"U": grads["U"], "W": grads["W"], "V": DO2.T @ S[1:].reshape(-1, H),
+                "b": grads["b"], "c": DO2.sum(axis=0), "s0": ds0}
 
     def forward():
         S, Z = states()
         return S, gen.softmax(Z)
 
     return {"gradients": (gradients, lambda g: g),
-            "forward": (forward, lambda f: {"states": f[0][1:], "probs": f[1]})}
+            "forward": (forward, lambda f: {"states": (f[0] if wl.batched else f[0][:, 0])[1:],
+                                            "probs": f[1] if wl.batched else f[1][:, 0]})}
 
 
 def make_reference(wl):

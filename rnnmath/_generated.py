@@ -38,20 +38,6 @@ def _rest(E, shifted):
     return np.sum(E, axis=-1, keepdims=True, where=keep)
 
 
-def _scatter_rows(A, ids, depth):
-    """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
-    if len(ids) * depth <= 16384:  # short: one product with the one-hot matrix is fastest
-        one_hot = np.zeros((len(ids), depth))
-        one_hot[np.arange(len(ids)), ids] = 1.0
-        return one_hot.T @ A
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    out = np.zeros((depth, A.shape[1]))
-    out[ids[starts]] = np.add.reduceat(A[order], starts, axis=0)
-    return out
-
-
 def projection_dense(X, U, b):
     """Input part of the pre-activation, all steps at once: (T, ..., D) -> (T, ..., H)."""
     P = _rows(X) @ U.T
@@ -62,37 +48,6 @@ def projection_dense(X, U, b):
 def projection_ids(ids, U, b):
     """The same for one-hot inputs given as token ids (T, ...): a column gather."""
     return U.T[ids] + b
-
-
-def forward_tanh(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
-    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
-    S[0] = s0
-    W_T = np.ascontiguousarray(W.T)
-    dot, tanh = np.dot, np.tanh  # local names: the loop calls them T times
-    prev = S[0]
-    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
-        dot(prev, W_T, out=st)
-        st += pt
-        tanh(st, out=st)
-        prev = st
-    return S
-
-
-def forward_relu(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
-    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
-    S[0] = s0
-    W_T = np.ascontiguousarray(W.T)
-    dot, maximum = np.dot, np.maximum  # local names: the loop calls them T times
-    prev = S[0]
-    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
-        dot(prev, W_T, out=st)
-        st += pt
-        maximum(st, 0, out=st)
-        prev = st
-    return S
-
 
 def logits(S, V, c):
     """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
@@ -155,60 +110,3 @@ def sigmoid_cross_entropy(Z, Y, M):
     loss = float(np.sum(((1 - Y) * np.maximum(Z, 0) + Y * np.maximum(-Z, 0) + np.log1p(np.exp(-np.abs(Z)))) * M))
     DO = (Yhat - Y) * M
     return Yhat, loss, DO
-
-
-def fprime_tanh(S):
-    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
-    return 1 - S[1:]**2
-
-
-def fprime_relu(S):
-    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
-    return (S[1:] > 0)
-
-
-def backward(F, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, ..., H), from F = f'(a_t) and DO = dE_t/dz_t.
-
-    ``truncate=k`` keeps k + 1 terms per E_t; None or k >= T - 1 is full BPTT.
-    """
-    T = DO.shape[0]
-    DL = _rows(DO) @ V
-    DL *= _rows(F)
-    DL = DL.reshape(F.shape)
-    if truncate is None or truncate >= T - 1:
-        buf = np.empty_like(DL[0])
-        dot = np.dot
-        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{t+1}, ft is f'_t.
-        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
-            dot(dn, W, out=buf)
-            buf *= ft
-            dl += buf
-        return DL
-    # Truncated: lag j carries E_{t+j} back to step t, for all steps of one lag at once.
-    n = DL[0].size // DL.shape[-1]  # rows per step
-    DL2, F2 = _rows(DL), _rows(F)
-    Dj = DL2
-    for j in range(1, truncate + 1):
-        Dj = Dj[n:] @ W
-        Dj *= F2[:-j * n]
-        DL2[:-j * n] += Dj
-    return DL
-
-
-def parameter_gradients(S, DO, DL, W):
-    """Gradients that do not depend on the input encoding: dV, dc, dW, db, ds0."""
-    S2, S_prev2, DO2, DL2 = _rows(S[1:]), _rows(S[:-1]), _rows(DO), _rows(DL)
-    return DO2.T @ S2, DO2.sum(axis=0), DL2.T @ S_prev2, DL2.sum(axis=0), DL[0] @ W
-
-
-def input_gradient_dense(X, DL):
-    """dU for dense inputs X (T, ..., D)."""
-    X2, DL2 = _rows(X), _rows(DL)
-    return DL2.T @ X2
-
-
-def input_gradient_ids(ids, DL, D):
-    """dU for token ids (T, ...): column ids[t] receives delta_t."""
-    DL2 = _rows(DL)
-    return _scatter_rows(DL2, ids.ravel(), D).T

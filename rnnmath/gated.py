@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _generated_gated as gen
+from . import _generated as gen
+from . import cells
+from . import heads
 from . import validate as check
 
 REQUIRED = ("weight_ih", "weight_hh", "V")
@@ -72,6 +74,8 @@ class GatedGradients:
         Shape of ``h0`` as given; ((B, H) for batched input, (H,) otherwise) when omitted.
     c0 : ndarray or None
         The same for the LSTM's initial cell state; None for the GRU.
+    final : dict of str to (H,) or (B, H) ndarray
+        The final states (``"h"``, and ``"c"`` for the LSTM), to carry into the next chunk.
     """
 
     loss: float
@@ -83,6 +87,7 @@ class GatedGradients:
     c: np.ndarray
     h0: np.ndarray
     c0: np.ndarray | None = None
+    final: dict | None = None
     grads: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -159,32 +164,14 @@ def _labels(y, prob: _Problem) -> np.ndarray:
 
 
 def _run(prob: _Problem):
-    """Forward pass: (hidden states, stored arrays for the backward pass, gates, logits)."""
-    with check.quiet():  # overflow is caught after the kernels, by step, not as a warning
-        Hs, stored, gates, Z = _run_kernels(prob)
-    check.finite_result("hidden states h_t", Hs)
-    if prob.cell == "lstm":
-        check.finite_result("cell states C_t", stored[0])
-    return Hs, stored, gates, check.finite_result("logits z_t", Z, first=1)
-
-
-def _run_kernels(prob: _Problem):
+    """Forward pass: (cell, CellForward, gates, logits) on the batched arrays."""
     p = prob.p
-    if prob.cell == "lstm":
-        if prob.ids:
-            P = gen.lstm_projection_ids(prob.x, p["weight_ih"], p["bias_ih"], p["bias_hh"])
-        else:
-            P = gen.lstm_projection_dense(prob.x, p["weight_ih"], p["bias_ih"], p["bias_hh"])
-        Hs, Cs, I, F, G, O = gen.lstm_forward(P, p["weight_hh"], prob.h0, prob.c0)
-        stored, gates = (Cs, I, F, G, O), dict(zip(GATES["lstm"], (I, F, G, O)))
-    else:
-        if prob.ids:
-            P = gen.gru_projection_ids(prob.x, p["weight_ih"], p["bias_ih"])
-        else:
-            P = gen.gru_projection_dense(prob.x, p["weight_ih"], p["bias_ih"])
-        Hs, R, Z, N, En = gen.gru_forward(P, p["weight_hh"], p["bias_hh"], prob.h0)
-        stored, gates = (R, Z, N, En), dict(zip(GATES["gru"], (R, Z, N)))
-    return Hs, stored, gates, gen.logits(Hs, p["V"], p["c"])
+    cell = cells.lstm() if prob.cell == "lstm" else cells.gru()
+    state0 = {"h": prob.h0, "c": prob.c0} if prob.cell == "lstm" else {"h": prob.h0}
+    fw = cell._forward(prob.x, prob.ids, True, {k: p[k] for k in cell.params}, state0,
+                       p["weight_hh"].shape[1])
+    gates = {k: fw.stored[k] for k in GATES[prob.cell]}
+    return cell, fw, gates, heads.logits(fw.outputs, p["V"], p["c"])
 
 
 def _unbatch(arr, batched: bool):
@@ -193,7 +180,7 @@ def _unbatch(arr, batched: bool):
 
 def _forward(cell, x, params, h0, c0, y) -> GatedForward:
     prob = _prepare(cell, x, params, h0, c0)
-    Hs, stored, gates, Z = _run(prob)
+    _, fw, gates, Z = _run(prob)
     loss = None
     with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
         if y is not None:
@@ -202,7 +189,8 @@ def _forward(cell, x, params, h0, c0, y) -> GatedForward:
             Yhat = gen.softmax(Z)
     check.finite_result("loss", 0.0 if loss is None else loss)  # huge label rows
     b = prob.batched
-    return GatedForward(_unbatch(Hs, b), _unbatch(stored[0], b) if cell == "lstm" else None,
+    return GatedForward(_unbatch(fw.states["h"], b),
+                        _unbatch(fw.states["c"], b) if cell == "lstm" else None,
                         {k: _unbatch(v, b) for k, v in gates.items()},
                         _unbatch(Z, b), _unbatch(Yhat, b), loss)
 
@@ -211,41 +199,23 @@ def _gradients(cell, x, y, params, h0, c0, truncate) -> GatedGradients:
     prob = _prepare(cell, x, params, h0, c0)
     Y = _labels(y, prob)
     k = check.truncate(truncate)
-    Hs, stored, _, Z = _run(prob)
-    with check.quiet():  # huge label rows: checked below; exploding gradients: at the end
-        _, loss, DO = gen.softmax_cross_entropy(Z, Y)
-        check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
-        return _backward(cell, prob, loss, DO, Hs, stored, k)
-
-
-def _backward(cell, prob, loss, DO, Hs, stored, k) -> GatedGradients:
     p = prob.p
-    if cell == "lstm":
-        Cs, I, F, G, O = stored
-        AB, CB1 = gen.lstm_backward(Hs, Cs, I, F, G, O, DO, p["weight_hh"], p["V"], k)
-        dwhh, dbih, dbhh, dV, dc, dh0, dc0 = gen.lstm_parameter_gradients(
-            Hs, F, DO, AB, CB1, p["weight_hh"])
-        if prob.ids:
-            dwih = gen.input_gradient_ids(prob.x, AB, p["weight_ih"].shape[1])
-        else:
-            dwih = gen.input_gradient_dense(prob.x, AB)
-    else:
-        R, Zg, N, En = stored
-        XB, EB, HB1 = gen.gru_backward(Hs, R, Zg, N, En, DO, p["weight_hh"], p["V"], k)
-        dwhh, dbih, dbhh, dV, dc, dh0 = gen.gru_parameter_gradients(
-            Hs, Zg, DO, XB, EB, HB1, p["weight_hh"])
-        dc0 = None
-        if prob.ids:
-            dwih = gen.input_gradient_ids(prob.x, XB, p["weight_ih"].shape[1])
-        else:
-            dwih = gen.input_gradient_dense(prob.x, XB)
+    # The pieces: cell forward, output head, cell backward with the head's upstream gradient.
+    model, fw, _, Z = _run(prob)
+    loss, DO = heads.loss_and_error(Z, Y, None, "softmax")
+    du, dV, dc = heads.backward(fw.outputs, DO, p["V"])
+    g = model._backward(fw, du, [0.0] * len(model.states), k)
+    dh0 = g.state0["h"]
+    dc0 = g.state0.get("c")
     if len(prob.h0_shape) == 1:  # one initial state shared by the batch
         dh0 = dh0.sum(axis=0)
     if dc0 is not None and len(prob.c0_shape) == 1:
         dc0 = dc0.sum(axis=0)
-    grads = GatedGradients(loss, dwih, dwhh, dbih, dbhh, dV, dc, dh0, dc0)
-    for name, g in grads.grads.items():
-        check.finite_result(f"gradient {name}", g, first=None)
+    final = {s: v if prob.batched else v[0] for s, v in fw.final.items()}
+    grads = GatedGradients(loss, g.params["weight_ih"], g.params["weight_hh"],
+                           g.params["bias_ih"], g.params["bias_hh"], dV, dc, dh0, dc0, final)
+    for name, value in grads.grads.items():
+        check.finite_result(f"gradient {name}", value, first=None)
     return grads
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _generated as gen
+from . import cells
+from . import heads
 from . import validate as check
 
 ACTIVATIONS = ("tanh", "relu")
@@ -40,10 +42,26 @@ class RNNForward:
     probs: np.ndarray
     loss: float | None = None
 
+    @property
+    def final(self) -> dict:
+        """``{"s": s_T}``: the state to start the next chunk from."""
+        return {"s": self.states[-1]}
+
 
 @dataclass(frozen=True)
 class RNNGradients:
-    """Loss and the gradient of every parameter, each with its parameter's shape."""
+    """Loss and the gradient of every parameter, each with its parameter's shape.
+
+    Attributes
+    ----------
+    loss : float
+    dU, dW, dV, db, dc, ds0 : ndarray
+        Shaped like ``U``, ``W``, ``V``, ``b``, ``c``, ``s0``.
+    final : dict of str to (H,) or (B, H) float
+        ``{"s": s_T}``, the final state (to carry into the next chunk without a second pass).
+    dx : (T, D) or (T, B, D) float, or None
+        Gradient with respect to dense inputs; None for token ids.
+    """
 
     loss: float
     dU: np.ndarray
@@ -52,6 +70,8 @@ class RNNGradients:
     db: np.ndarray
     dc: np.ndarray
     ds0: np.ndarray
+    final: dict | None = None
+    dx: np.ndarray | None = None
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """``{"U": dU, "W": dW, ...}``, keyed like the parameters (handy for gradient_check)."""
@@ -96,47 +116,30 @@ def _labels(y, prob: _Problem, output: str) -> np.ndarray:
 
 
 def _mask(mask, prob: _Problem):
-    """Step weights as (T, ..., 1), or None."""
-    if mask is None:
-        return None
-    m = check.real_array("mask", mask, bool_ok=True)  # True/False: weights 1 and 0
-    steps = prob.x.shape[:2] if prob.batched else prob.x.shape[:1]
-    if m.shape != steps:
-        raise ValueError(f"mask: expected shape {steps} (one weight per step"
-                         f"{' and batch item' if prob.batched else ''}), got shape {m.shape}")
-    if np.any(m < 0):
-        raise ValueError(f"mask: expected non-negative weights, got {m.min()}")
-    return m[..., None]
-
-
-def _loss(Z, Y, M, output):
-    """(loss, dE/dz) of the chosen output layer, steps weighted by M; Y ids or label rows."""
-    with check.quiet():  # huge masks or label rows: the loss check names what overflowed
-        loss, DO = _loss_kernel(Z, Y, M, output)
-    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
-
-
-def _loss_kernel(Z, Y, M, output):
-    if Y.dtype.kind == "i" and output == "softmax":
-        return gen.softmax_cross_entropy_ids(Z, Y, 1.0 if M is None else M)
-    if Y.dtype.kind == "i":
-        Y = np.eye(Z.shape[-1])[Y]
-    if output == "sigmoid":
-        return gen.sigmoid_cross_entropy(Z, Y, 1.0 if M is None else M)[1:]
-    # Softmax cross-entropy is linear in the label row: weighting E_t by m_t is scaling y_t.
-    return gen.softmax_cross_entropy(Z, Y if M is None else M * Y)[1:]
+    """Step weights as (T, ..., 1), or None; booleans are 1 and 0."""
+    return heads.mask_weights(mask, prob.x.shape[:2] if prob.batched else prob.x.shape[:1])
 
 
 def _forward(prob: _Problem):
-    project = gen.projection_ids if prob.ids else gen.projection_dense
-    # Looked up per call, not at import: `python -m rnnmath.codegen` must be able to import
-    # this package while it rewrites the generated module.
-    with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
-        P = check.finite_result("input projections U x_t + b", project(prob.x, prob.U, prob.b),
-                                first=1)
-        S = getattr(gen, f"forward_{prob.activation}")(P, prob.W, prob.s0)
-        Z = gen.logits(check.finite_result("states s_t", S), prob.V, prob.c)
-    return S, check.finite_result("logits z_t", Z, first=1)
+    """The cell's forward pass and the logits: (cell, CellForward, Z)."""
+    cell = cells.rnn(prob.activation)
+    _check_projection(prob, cell)
+    fw = cell._forward(prob.x, prob.ids, prob.batched, {"U": prob.U, "W": prob.W, "b": prob.b},
+                       {"s": prob.s0}, prob.W.shape[0])
+    return cell, fw, heads.logits(fw.outputs, prob.V, prob.c)
+
+
+def _check_projection(prob: _Problem, cell) -> None:
+    """U x_t + b must be finite: tanh would turn an overflowed input into a finite state.
+
+    Bounded by max|U| max|x| D + max|b| first, so ordinary inputs cost two maxima."""
+    with check.quiet():  # the bound itself may overflow: then the projection is computed
+        scale = np.abs(prob.U).max(initial=0.0) * (1.0 if prob.ids
+                                                     else np.abs(prob.x).max(initial=0.0))
+        if scale * prob.U.shape[1] + np.abs(prob.b).max(initial=0.0) < 1e300:
+            return
+        P = cell.kernels._project(prob.x, prob.ids, prob.U) + prob.b
+    check.finite_result("input projections U x_t + b", P, first=1)
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
@@ -178,13 +181,13 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     prob = _prepare(x, U, W, V, b, c, s0, activation)
     output = check.choice("output", output, OUTPUTS)
     M = _mask(mask, prob)
-    S, Z = _forward(prob)
+    _, fw, Z = _forward(prob)
     loss = None
     with check.quiet():  # Z - max(Z) may overflow to -inf: exp gives the right 0
         Yhat = gen.softmax(Z) if output == "softmax" else gen._sigmoid(Z)
     if y is not None:
-        loss, _ = _loss(Z, _labels(y, prob, output), M, output)
-    return RNNForward(S, Z, Yhat, loss)
+        loss, _ = heads.loss_and_error(Z, _labels(y, prob, output), M, output)
+    return RNNForward(fw.states["s"], Z, Yhat, loss)
 
 
 def rnn_loss(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
@@ -263,19 +266,15 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     Y = _labels(y, prob, output)
     M = _mask(mask, prob)
     k = check.truncate(truncate)
-    S, Z = _forward(prob)
-    loss, DO = _loss(Z, Y, M, output)
-    with check.quiet():  # exploding gradients: named below, by step and by parameter
-        DL = gen.backward(getattr(gen, f"fprime_{prob.activation}")(S), DO, prob.W, prob.V, k)
-        check.finite_result("delta_t = dE/da_t", DL, first=1, backward=True)
-        dV, dc, dW, db, ds0 = gen.parameter_gradients(S, DO, DL, prob.W)
-        if prob.ids:
-            dU = gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])
-        else:
-            dU = gen.input_gradient_dense(prob.x, DL)
-        if ds0.shape != prob.s0.shape:  # one initial state shared by the batch
-            ds0 = ds0.sum(axis=0)
-    grads = RNNGradients(loss, dU, dW, dV, db, dc, ds0)
-    for name, g in grads.as_dict().items():
-        check.finite_result(f"d{name}", g, first=None)
+    # The pieces: cell forward, output head, cell backward with the head's upstream gradient.
+    cell, fw, Z = _forward(prob)
+    loss, DO = heads.loss_and_error(Z, Y, M, output)
+    du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
+    g = cell._backward(fw, du if prob.batched else du[:, None], [0.0], k)
+    grads = RNNGradients(loss, g.params["U"], g.params["W"], dV, g.params["b"], dc,
+                         g.state0["s"], fw.final, g.x)
+    for name, value in grads.as_dict().items():
+        check.finite_result(f"d{name}", value, first=None)
+    if grads.dx is not None:
+        check.finite_result("gradient dx", grads.dx, first=None)
     return grads

@@ -221,30 +221,31 @@ for trial in range(3):
 # %% [markdown]
 # ## From a formula to a line of NumPy
 #
-# The code generator reads result steps and prints them as vectorised NumPy: indices become array
-# axes, a sum over a shared index becomes `@`, and a sum over time becomes a sum over the rows of
-# arrays that stack all time steps (and batch items). `numpy_expr` does this for one expression;
-# a `Ctx` says which array each indexed symbol lives in. Here is the gradient of $W$:
+# The code generator reads the cell's derivation and prints it as NumPy that works on arrays
+# stacking all time steps (and batch items). A parameter gradient $\sum_t \bar a_t v_t^T$ becomes
+# one 2-D product after the time loop; a local derivative becomes an array computed for all steps
+# before it. Here is the gradient of $W$, as the engine derives it for the vanilla cell:
 
 # %%
-from rnnmath import _generated
-from rnnmath.codegen import Ctx, numpy_expr
-from rnnmath.derive import rnn
+from rnnmath import _cell_rnn_tanh
+from rnnmath.codegen.kernels import CellKernels
+from rnnmath.codegen.printer import ArrayPrinter
+from rnnmath.derive import cells as cell_descriptions
 
-step = registry["rnn.hidden"]["dW"]
+vanilla = cell_descriptions.rnn("tanh")
+step = registry["cell.rnn_tanh"]["dW"]
 display(Math(step.latex))
-dW_code = numpy_expr(step.expr.rhs,
-                     Ctx({(rnn.delta, 0): "DL2", (rnn.s, -1): "S_prev2"}, rnn.t),
-                     (rnn.p, rnn.q))
+dW_code = next(line for line in CellKernels(vanilla).backward().splitlines()
+               if "'W':" in line).strip()
 print("printed: ", dW_code)
 
 # %% [markdown]
-# `DL2` stacks $\delta_t$ for every step as rows and `S_prev2` stacks $s_{t-1}$, so
-# `DL2.T @ S_prev2` is exactly $\sum_t \delta_t s_{t-1}^T$. The generated module contains that
-# text verbatim:
+# `G_a` stacks $\bar a_t = \delta_t$ for every step as rows and `X_s[:-1]` stacks $s_{t-1}$, so
+# the product is exactly $\sum_t \delta_t s_{t-1}^T$. The generated module contains that text
+# verbatim:
 
 # %%
-generated_source = inspect.getsource(_generated)
+generated_source = inspect.getsource(_cell_rnn_tanh)
 
 
 def generated_lines(code):
@@ -259,11 +260,9 @@ assert generated_lines(dW_code)
 # so that it never has to store the pre-activations:
 
 # %%
-tanh_step = registry["activation.tanh"]["in_state"]
-display(Math(tanh_step.latex))
-(state,) = tanh_step.expr.rhs.free_symbols  # the symbol s; here it becomes the entry s[t, q]
-fprime_code = numpy_expr(tanh_step.expr.rhs.subs(state, rnn.s[rnn.t, rnn.q]),
-                         Ctx({(rnn.s, 0): "S[1:]"}, rnn.t), ("t", rnn.q))
+(factor,) = vanilla.paths("a").values()  # d s / d a, from sympy.diff, in the stored s
+display(Math(registry["cell.rnn_tanh"]["local_s_a"].latex))
+fprime_code = ArrayPrinter({"s": "X_s[1:]"}).doprint(factor)
 print("printed: ", fprime_code)
 print("\n".join(generated_lines(fprime_code)))
 assert generated_lines(fprime_code)
@@ -276,7 +275,7 @@ assert generated_lines(fprime_code)
 from rnnmath import codegen
 
 print("regenerated module identical to the committed one:",
-      codegen.render() == (codegen.HERE / "_generated.py").read_text())
+      codegen.render("_cell_rnn_tanh.py") == (codegen.HERE / "_cell_rnn_tanh.py").read_text())
 
 # %% [markdown]
 # ## Check the generated gradients numerically

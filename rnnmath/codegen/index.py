@@ -1,4 +1,4 @@
-"""Print the derived index-level formulas as vectorised NumPy: ``python -m rnnmath.codegen [--check]``.
+"""Print index-level formulas (sums over shared indices) as vectorised NumPy; the output layers use it.
 
 Every formula of the generated module comes from a step of a derivation in :mod:`rnnmath.derive`.
 The printer works on index expressions: a row index ``t`` (one row per time step and batch item),
@@ -9,11 +9,7 @@ contain ``s_{t-1}`` or ``delta_{t+1}`` inside a loop.
 """
 from __future__ import annotations
 
-import argparse
-import difflib
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sympy as sp
 
@@ -229,46 +225,3 @@ def numpy_expr(expr: sp.Basic, ctx: Ctx, out: tuple) -> str:
     if idx == tuple(reversed(out)):
         return f"{_wrap(code, prec, ATOM)}.T"
     raise TypeError(f"result has axes {idx}, wanted {out}: {expr}")
-
-
-# ---------------------------------------------------------------------------------------------
-# The module
-# ---------------------------------------------------------------------------------------------
-HERE = Path(__file__).parent
-# Each generated module and the derive module whose render() writes it.
-TARGETS = {"_generated.py": "kernel", "_generated_gated.py": "gated_kernel"}
-
-
-def render(name: str = "_generated.py") -> str:
-    """The full source of one generated module."""
-    from importlib import import_module  # derive imports SymPy: only codegen and tests need it
-
-    return import_module(f"rnnmath.derive.{TARGETS[name]}").render()
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnmath.codegen", description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if regenerating would change a committed module")
-    args = parser.parse_args(argv)
-    stale = []
-    for name in TARGETS:
-        target, new = HERE / name, render(name)
-        old = target.read_text() if target.exists() else ""
-        if not args.check:
-            target.write_text(new)
-            print(f"wrote {target.name}")
-        elif new != old:
-            sys.stdout.writelines(difflib.unified_diff(
-                old.splitlines(True), new.splitlines(True), name, "regenerated"))
-            stale.append(name)
-    if args.check:
-        if stale:
-            print(f"\n{', '.join(stale)} stale: run `make regen` (python -m rnnmath.codegen)")
-            return 1
-        print(f"{', '.join(TARGETS)} up to date")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,23 +1,20 @@
-"""Assemble :mod:`rnnmath._generated` from the derivation steps.
+"""Assemble :mod:`rnnmath._generated`: the output layers and losses, from their derivation steps.
 
-Each ``{...}`` hole of the template is filled by :func:`rnnmath.codegen.numpy_expr` from a SymPy
-expression taken from a derivation step; the template only supplies the loops, the allocation and
-the names.  Terms are split by whether they contain the recurrent quantity (``s_{t-1}`` forward,
-``delta_{t+1}`` backward): the rest is computed for all steps at once before the loop.
+Each ``{...}`` hole is printed by :func:`rnnmath.codegen.index.numpy_expr` from a SymPy expression
+taken from a derivation step (softmax, cross-entropy, sigmoid outputs, step masks); the text
+around it supplies names and allocation.  The recurrent cells are not here: their kernels are laid
+out from the cell descriptions by :mod:`rnnmath.codegen.kernels`.
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import Ctx, numpy_expr, numpy_inplace
-from . import rnn
-from .activation import ACTIVATIONS, activation
-from .activation import a as a_sym
-from .activation import s as s_sym
-from . import outputs, softmax
-from .softmax import cross_entropy, jacobian
-from .softmax import y as y1
-from .softmax import yhat as yhat1
+from .index import Ctx, numpy_expr, numpy_inplace
+from ..derive import rnn
+from ..derive import outputs, softmax
+from ..derive.softmax import cross_entropy, jacobian
+from ..derive.softmax import y as y1
+from ..derive.softmax import yhat as yhat1
 
 t, q, p = rnn.t, rnn.q, rnn.p
 ROWQ, PQ = ("t", q), (p, q)
@@ -45,17 +42,12 @@ def _in_rows(expr):
 
 
 def _formulas() -> dict[str, str]:
-    hidden, output = rnn.hidden_layer(), rnn.output_layer()
     pre = rnn.a_entry(t, q)
     hoisted_a, recurrent_a = _split(pre, rnn.s)
     one_hot = hoisted_a.replace(  # x[t, i] = [i = iota_t]
         lambda e: isinstance(e, sp.Indexed) and e.base == rnn.x,
         lambda e: sp.KroneckerDelta(e.indices[1], rnn.token[e.indices[0]]))
     ids_hoisted = rnn.collapse(one_hot, {q: (1, rnn.H), rnn.token[t]: (1, rnn.D)})
-    # delta_t = f'_t * (immediate + recurrent): the product distributes, so the immediate part
-    # (lag 0 of the truncated form) is computed for all steps before the loop.
-    hoisted_d, recurrent_d = _split(hidden["total"].expr.rhs, rnn.delta)
-    loop = Ctx(_params({(F_, 0): "ft", (rnn.delta, 1): "dn"}), t, prefix="")
     out = {
         # Products over all steps are 2-D: (T*B, .) rows, one BLAS call each.
         "projection_dense": numpy_inplace(hoisted_a, Ctx(_params({(rnn.x, 0): "_rows(X)"}), t),
@@ -65,24 +57,6 @@ def _formulas() -> dict[str, str]:
                                 "Z", " " * 4, fresh=True),
         "delta_o": numpy_expr(_in_rows(cross_entropy()["general"].expr.rhs),
                               Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat"}, t), ("t", softmax.j)),
-        "lag0": numpy_inplace(F_[t, q] * hoisted_d,
-                              Ctx(_params({(F_, 0): "_rows(F)", (rnn.delta_o, 0): "_rows(DO)"}), t),
-                              "DL", " " * 4, fresh=True),
-        "step": numpy_inplace(F_[t, q] * recurrent_d, loop, "buf", " " * 12),
-        "lag": numpy_inplace(F_[t, q] * recurrent_d,
-                             Ctx(_params({(F_, 0): "F2[:-j * n]", (rnn.delta, 1): "Dj[n:]"}), t),
-                             "Dj", " " * 8, fresh=True),
-        "dV": numpy_expr(output["dV"].expr.rhs,
-                         Ctx(_params({(rnn.delta_o, 0): "DO2", (rnn.s, 0): "S2"}), t), PQ),
-        "dc": numpy_expr(output["dc"].expr.rhs, Ctx(_params({(rnn.delta_o, 0): "DO2"}), t), (p,)),
-        "dW": numpy_expr(hidden["dW"].expr.rhs,
-                         Ctx(_params({(rnn.delta, 0): "DL2", (rnn.s, -1): "S_prev2"}), t), PQ),
-        "dU_dense": numpy_expr(hidden["dU"].expr.rhs,
-                               Ctx(_params({(rnn.delta, 0): "DL2", (rnn.x, 0): "X2"}), t), PQ),
-        "dU_ids": numpy_expr(hidden["dU_one_hot"].expr.rhs,
-                             Ctx(_params({(rnn.delta, 0): "DL2"}), t, ids="ids.ravel()"), PQ),
-        "db": numpy_expr(hidden["db"].expr.rhs, Ctx(_params({(rnn.delta, 0): "DL2"}), t), (p,)),
-        "ds0": numpy_expr(hidden["ds0"].expr.rhs, Ctx(_params({(rnn.delta, 1): "DL[0]"}), t), ROWQ),
     }
     # Class ids as labels: y_j = [j = iota_t] in the normalised step, times the step weight.
     j = softmax.j
@@ -120,13 +94,6 @@ def _formulas() -> dict[str, str]:
         Ctx({(yhat1, i): ("Yhat[..., :, None]", ("t", i, "*")),
              (yhat1, j): ("Yhat[..., None, :]", ("t", "*", j)),
              (sp.KroneckerDelta, None): "np.eye(Yhat.shape[-1])"}, t), ("t", i, j))
-    for name, f in ACTIVATIONS.items():
-        state = f.subs(a_sym, P_[t, q] + recurrent_a)
-        out[f"forward_{name}"] = numpy_inplace(
-            state, Ctx(_params({(P_, 0): "pt", (rnn.s, -1): "prev"}), t,
-                       contiguous={"W.T": "W_T"}, prefix=""), "st", " " * 8)
-        fprime = activation(name)["in_state"].expr.rhs.subs(s_sym, rnn.s[t, q])
-        out[f"fprime_{name}"] = numpy_expr(fprime, Ctx({(rnn.s, 0): "S[1:]"}, t), ROWQ)
     return out
 
 
@@ -169,20 +136,6 @@ def _rest(E, shifted):
     keep = np.ones(E.shape, dtype=bool)
     np.put_along_axis(keep, shifted.argmax(axis=-1)[..., None], False, axis=-1)
     return np.sum(E, axis=-1, keepdims=True, where=keep)
-
-
-def _scatter_rows(A, ids, depth):
-    """Rows of ``A`` added into rows ``ids`` of a (depth, A.shape[1]) zero array."""
-    if len(ids) * depth <= 16384:  # short: one product with the one-hot matrix is fastest
-        one_hot = np.zeros((len(ids), depth))
-        one_hot[np.arange(len(ids)), ids] = 1.0
-        return one_hot.T @ A
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    out = np.zeros((depth, A.shape[1]))
-    out[ids[starts]] = np.add.reduceat(A[order], starts, axis=0)
-    return out
 '''
 
 BODY = '''
@@ -196,7 +149,6 @@ def projection_dense(X, U, b):
 def projection_ids(ids, U, b):
     """The same for one-hot inputs given as token ids (T, ...): a column gather."""
     return {projection_ids}
-{forward}
 
 def logits(S, V, c):
     """z_t = V s_t + c for t = 1..T: (T, ..., K)."""
@@ -256,82 +208,7 @@ def sigmoid_cross_entropy(Z, Y, M):
     loss = float(np.sum({sigmoid_loss}))
     DO = {sigmoid_delta_o}
     return Yhat, loss, DO
-{backward}
-
-def parameter_gradients(S, DO, DL, W):
-    """Gradients that do not depend on the input encoding: dV, dc, dW, db, ds0."""
-    S2, S_prev2, DO2, DL2 = _rows(S[1:]), _rows(S[:-1]), _rows(DO), _rows(DL)
-    return {dV}, {dc}, {dW}, {db}, {ds0}
-
-
-def input_gradient_dense(X, DL):
-    """dU for dense inputs X (T, ..., D)."""
-    X2, DL2 = _rows(X), _rows(DL)
-    return {dU_dense}
-
-
-def input_gradient_ids(ids, DL, D):
-    """dU for token ids (T, ...): column ids[t] receives delta_t."""
-    DL2 = _rows(DL)
-    return {dU_ids}
 '''
-
-FORWARD = '''
-
-def forward_{name}(P, W, s0):
-    """States s_0..s_T for hoisted input projections P (T, ..., H) and s0 (..., H)."""
-    S = np.empty((P.shape[0] + 1,) + P.shape[1:])
-    S[0] = s0
-    W_T = np.ascontiguousarray(W.T)
-    dot, {func} = np.dot, np.{func}  # local names: the loop calls them T times
-    prev = S[0]
-    for st, pt in zip(S[1:], P):  # s_t and the hoisted input part of a_t, t = 1..T
-        {forward}
-        prev = st
-    return S
-'''
-
-FPRIME = '''
-
-def fprime_{name}(S):
-    """f'(a_t) for t = 1..T, read off the stored states s_1..s_T."""
-    return {fprime}
-'''
-
-BACKWARD = '''
-
-def backward(F, DO, W, V, truncate=None):
-    """delta_t = dE/da_t for t = 1..T, (T, ..., H), from F = f'(a_t) and DO = dE_t/dz_t.
-
-    ``truncate=k`` keeps k + 1 terms per E_t; None or k >= T - 1 is full BPTT.
-    """
-    T = DO.shape[0]
-    {lag0}
-    DL = DL.reshape(F.shape)
-    if truncate is None or truncate >= T - 1:
-        buf = np.empty_like(DL[0])
-        dot = np.dot
-        # t = T-1 down to 1: dl is delta_t (lag 0 so far), dn is delta_{{t+1}}, ft is f'_t.
-        for dl, dn, ft in zip(DL[-2::-1], DL[:0:-1], F[-2::-1]):
-            {step}
-            dl += buf
-        return DL
-    # Truncated: lag j carries E_{{t+j}} back to step t, for all steps of one lag at once.
-    n = DL[0].size // DL.shape[-1]  # rows per step
-    DL2, F2 = _rows(DL), _rows(F)
-    Dj = DL2
-    for j in range(1, truncate + 1):
-        {lag}
-        DL2[:-j * n] += Dj
-    return DL
-'''
-
 
 def render() -> str:
-    f = _formulas()
-    funcs = {"tanh": "tanh", "relu": "maximum"}
-    forward = "".join(FORWARD.format(name=n, forward=f[f"forward_{n}"], func=funcs[n])
-                      for n in ACTIVATIONS)
-    backward = "".join(FPRIME.format(name=n, fprime=f[f"fprime_{n}"]) for n in ACTIVATIONS)
-    backward += BACKWARD.format(**f)
-    return HEADER + BODY.format(forward=forward, backward=backward, **f)
+    return HEADER + BODY.format(**_formulas())

@@ -1,0 +1,246 @@
+"""The composable pieces: cell forward/backward with upstream gradients, dense-input and
+initial-state gradients, truncation, the single step, the heads, cells defined from SymPy, and the
+compositions they make (stacked, bidirectional, encoder-decoder, chunks carrying the final state).
+
+Every gradient is checked against central differences of the forward pass (rnnmath.numeric), and
+the measured worst relative error is recorded.
+"""
+import numpy as np
+import pytest
+
+from rnnmath import cells, gradient_check, heads, rnn_gradients
+
+TOL = 1e-6
+BUILTIN = {"rnn_tanh": lambda: cells.rnn("tanh"), "rnn_relu": lambda: cells.rnn("relu"),
+           "lstm": cells.lstm, "gru": cells.gru}
+
+
+def random_params(cell, H, D, rng, scale=0.5):
+    def size(dim):
+        out = 1
+        for f in dim.split("*"):
+            f = f.strip()
+            out *= {"H": H, "D": D}.get(f) or int(f)
+        return out
+    return {k: scale * rng.normal(size=tuple(size(d) for d in dims))
+            for k, dims in cell.params.items()}
+
+
+def linear_loss(cell, x, params, state0, du, dfinal):
+    """E = sum_t u_t . h_t + sum_s dfinal_s . s_T: its gradient is what backward computes."""
+    fw = cell.forward(x, params, state0)
+    return float(np.sum(fw.outputs * du) + sum(np.sum(fw.final[s] * v) for s, v in dfinal.items()))
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+@pytest.mark.parametrize("batched", [False, True])
+def test_backward_with_upstream_and_final_gradients(name, batched, record_error):
+    rng = np.random.default_rng(3)
+    cell = BUILTIN[name]()
+    T, B, D, H = 5, 3, 3, 4
+    params = random_params(cell, H, D, rng)
+    x = rng.normal(size=(T, B, D) if batched else (T, D))
+    state0 = {s: rng.normal(size=(B, H) if batched else (H,)) for s in cell.states}
+    fw = cell.forward(x, params, state0)
+    du = rng.normal(size=fw.outputs.shape)
+    dfinal = {s: rng.normal(size=v.shape) for s, v in fw.final.items()}
+    g = cell.backward(fw, du, dfinal)
+    checks = [
+        gradient_check(lambda **p: linear_loss(cell, x, p, state0, du, dfinal), params, g.params),
+        gradient_check(lambda x: linear_loss(cell, x, params, state0, du, dfinal), {"x": x},
+                       {"x": g.x}),
+        gradient_check(lambda **s: linear_loss(cell, x, params, s, du, dfinal), state0, g.state0),
+    ]
+    worst = max(c.worst for c in checks)
+    record_error(f"cells.{name}.backward vs central differences", worst)
+    assert worst < TOL
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_truncation_is_the_one_call_semantics(name):
+    """truncate=k through the pieces equals the one-call functions' truncate=k, and k = T-1 is full."""
+    rng = np.random.default_rng(4)
+    cell = BUILTIN[name]()
+    T, D, H = 6, 3, 4
+    params = random_params(cell, H, D, rng)
+    x = rng.integers(0, D, size=T)
+    fw = cell.forward(x, params)
+    du = rng.normal(size=fw.outputs.shape)
+    full = cell.backward(fw, du).params
+    for k in (0, 2):
+        part = cell.backward(fw, du, truncate=k).params
+        assert any(not np.allclose(full[p], part[p]) for p in full)
+    same = cell.backward(fw, du, truncate=T - 1).params
+    for p in full:
+        np.testing.assert_allclose(same[p], full[p], rtol=1e-13, atol=1e-15)
+
+
+def test_one_call_function_is_the_pieces():
+    rng = np.random.default_rng(5)
+    T, B, D, H, K = 5, 2, 4, 3, 4
+    U, W, V = rng.normal(size=(H, D)), 0.5 * rng.normal(size=(H, H)), rng.normal(size=(K, H))
+    x, y = rng.integers(0, D, size=(T, B)), rng.integers(0, K, size=(T, B))
+    mask = rng.random((T, B)) > 0.3
+    ref = rnn_gradients(x, y, U, W, V, mask=mask, truncate=2)
+    cell = cells.rnn()
+    fw = cell.forward(x, {"U": U, "W": W})
+    head = heads.softmax_cross_entropy(fw.outputs, y, V, mask=mask)
+    g = cell.backward(fw, head.doutputs, truncate=2)
+    assert head.loss == pytest.approx(ref.loss, rel=1e-14)
+    for name, mine in (("U", g.params["U"]), ("W", g.params["W"]), ("V", head.params["V"]),
+                       ("s0", g.state0["s"])):
+        np.testing.assert_allclose(mine, ref.as_dict()[name], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(ref.final["s"], fw.final["s"])
+
+
+def test_bool_mask_is_zero_one_weights():
+    rng = np.random.default_rng(6)
+    out = rng.normal(size=(4, 3))
+    V, y = rng.normal(size=(2, 3)), np.array([0, 1, 1, 0])
+    m = np.array([True, False, True, True])
+    a = heads.sigmoid_cross_entropy(out, y, V, mask=m)
+    b = heads.sigmoid_cross_entropy(out, y, V, mask=m.astype(float))
+    assert a.loss == b.loss and np.array_equal(a.doutputs, b.doutputs)
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_single_step_is_one_step_of_forward(name):
+    rng = np.random.default_rng(7)
+    cell = BUILTIN[name]()
+    params = random_params(cell, 4, 3, rng)
+    x = rng.normal(size=(6, 3))
+    fw = cell.forward(x, params)
+    state = None
+    for t in range(6):
+        state = cell.step(x[t], params, state)
+    for s in cell.states:
+        np.testing.assert_allclose(state[s], fw.final[s], rtol=1e-12, atol=1e-14)
+    ids = np.array([2, 0, 1])
+    fw = cell.forward(ids, params)
+    state = None
+    for t in ids:
+        state = cell.step(int(t), params, state)
+    np.testing.assert_allclose(state[cell.output], fw.final[cell.output], rtol=1e-12)
+
+
+def test_bad_arguments_name_themselves():
+    cell = cells.lstm()
+    params = random_params(cell, 2, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="params"):
+        cell.forward([0, 1], {**params, "nope": 1})
+    with pytest.raises(ValueError, match=r"params\['weight_(hh|ih)'\].* got shape"):
+        cell.forward([0, 1], {**params, "weight_hh": np.ones((3, 3))})
+    fw = cell.forward([0, 1], params)
+    with pytest.raises(ValueError, match="doutputs"):
+        cell.backward(fw, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="dfinal"):
+        cell.backward(fw, None, {"q": np.ones(2)})
+    with pytest.raises(ValueError, match="activation"):
+        cells.rnn("sigmoid")
+
+
+# -- compositions --------------------------------------------------------------------------------
+def _check(loss, grads, values, record_error, label):
+    worst = gradient_check(loss, values, grads).worst
+    record_error(label, worst)
+    assert worst < TOL
+
+
+def test_two_layer_stacked_rnn(record_error):
+    """Layer 2 reads layer 1's outputs as dense inputs: its g.x is layer 1's doutputs."""
+    rng = np.random.default_rng(8)
+    T, D, H1, H2, K = 6, 4, 5, 3, 4
+    l1, l2 = cells.rnn("tanh"), cells.gru()
+    p1, p2 = random_params(l1, H1, D, rng), random_params(l2, H2, H1, rng)
+    V = rng.normal(size=(K, H2))
+    x, y = rng.integers(0, D, size=T), rng.integers(0, K, size=T)
+
+    def loss(**p):
+        f1 = l1.forward(x, {k[3:]: v for k, v in p.items() if k.startswith("l1_")})
+        f2 = l2.forward(f1.outputs, {k[3:]: v for k, v in p.items() if k.startswith("l2_")})
+        return heads.softmax_cross_entropy(f2.outputs, y, p["V"]).loss
+
+    f1 = l1.forward(x, p1)
+    f2 = l2.forward(f1.outputs, p2)
+    head = heads.softmax_cross_entropy(f2.outputs, y, V)
+    g2 = l2.backward(f2, head.doutputs)
+    g1 = l1.backward(f1, g2.x)
+    values = {**{f"l1_{k}": v for k, v in p1.items()}, **{f"l2_{k}": v for k, v in p2.items()},
+              "V": V}
+    grads = {**{f"l1_{k}": v for k, v in g1.params.items()},
+             **{f"l2_{k}": v for k, v in g2.params.items()}, "V": head.params["V"]}
+    _check(loss, grads, values, record_error, "stacked RNN vs central differences")
+
+
+def test_bidirectional_rnn(record_error):
+    """Two cells, one on the reversed sequence; the head reads both outputs side by side."""
+    rng = np.random.default_rng(9)
+    T, D, H, K = 5, 3, 3, 2
+    fwd, bwd = cells.rnn("tanh"), cells.lstm()
+    pf, pb = random_params(fwd, H, D, rng), random_params(bwd, H, D, rng)
+    V = rng.normal(size=(K, 2 * H))
+    x, y = rng.normal(size=(T, D)), rng.integers(0, K, size=T)
+
+    def run(pf, pb, V):
+        a, b = fwd.forward(x, pf), bwd.forward(x[::-1], pb)
+        both = np.concatenate([a.outputs, b.outputs[::-1]], axis=-1)
+        return a, b, heads.softmax_cross_entropy(both, y, V)
+
+    a, b, head = run(pf, pb, V)
+    ga = fwd.backward(a, head.doutputs[:, :H])
+    gb = bwd.backward(b, head.doutputs[:, H:][::-1])
+
+    def loss(**p):
+        return run({k[2:]: v for k, v in p.items() if k.startswith("f_")},
+                   {k[2:]: v for k, v in p.items() if k.startswith("b_")}, p["V"])[2].loss
+
+    values = {**{f"f_{k}": v for k, v in pf.items()}, **{f"b_{k}": v for k, v in pb.items()},
+              "V": V}
+    grads = {**{f"f_{k}": v for k, v in ga.params.items()},
+             **{f"b_{k}": v for k, v in gb.params.items()}, "V": head.params["V"]}
+    _check(loss, grads, values, record_error, "bidirectional RNN vs central differences")
+
+
+def test_encoder_decoder_with_separate_weights(record_error):
+    """Encoder over T_x inputs, decoder over T_y != T_x steps starting from the encoder's final
+    state; the decoder's dstate0 is the encoder's dfinal."""
+    rng = np.random.default_rng(10)
+    Tx, Ty, D, H, K = 6, 3, 4, 3, 5
+    enc, dec = cells.lstm(), cells.lstm()
+    pe, pd = random_params(enc, H, D, rng), random_params(dec, H, K, rng)
+    V = rng.normal(size=(K, H))
+    x, y_in, y = rng.integers(0, D, size=Tx), rng.integers(0, K, size=Ty), rng.integers(0, K, size=Ty)
+
+    def run(pe, pd, V):
+        fe = enc.forward(x, pe)
+        fd = dec.forward(y_in, pd, fe.final)
+        return fe, fd, heads.softmax_cross_entropy(fd.outputs, y, V)
+
+    fe, fd, head = run(pe, pd, V)
+    gd = dec.backward(fd, head.doutputs)
+    ge = enc.backward(fe, None, gd.state0)
+
+    def loss(**p):
+        return run({k[2:]: v for k, v in p.items() if k.startswith("e_")},
+                   {k[2:]: v for k, v in p.items() if k.startswith("d_")}, p["V"])[2].loss
+
+    values = {**{f"e_{k}": v for k, v in pe.items()}, **{f"d_{k}": v for k, v in pd.items()},
+              "V": V}
+    grads = {**{f"e_{k}": v for k, v in ge.params.items()},
+             **{f"d_{k}": v for k, v in gd.params.items()}, "V": head.params["V"]}
+    _check(loss, grads, values, record_error, "encoder-decoder vs central differences")
+
+
+def test_chunks_carry_the_final_state():
+    """min-char-rnn's loop: each chunk starts from the last chunk's final state, no second pass."""
+    rng = np.random.default_rng(11)
+    D, H = 5, 4
+    U, W, V = rng.normal(size=(H, D)), 0.5 * rng.normal(size=(H, H)), rng.normal(size=(D, H))
+    data = rng.integers(0, D, size=25)
+    s = np.zeros(H)
+    for start in range(0, 20, 5):
+        x, y = data[start:start + 5], data[start + 1:start + 6]
+        g = rnn_gradients(x, y, U, W, V, s0=s)
+        whole = rnn_gradients(data[:start + 5], data[1:start + 6], U, W, V)
+        np.testing.assert_allclose(g.final["s"], whole.final["s"], rtol=1e-12)
+        s = g.final["s"]
