@@ -201,18 +201,18 @@ def test_derived_rules_match_the_functions():
     steps = derivations()["clip"]
     i = sp.Symbol("i", integer=True, positive=True)
     g_i = sp.IndexedBase("g", real=True)[i]
-    ell = sp.Symbol(r"\ell", positive=True)
-    rule = sp.lambdify((g_i, ell), steps["elementwise"].expr.rhs)
+    lam = sp.Symbol(r"\lambda", positive=True)                # the elementwise limit
+    rule = sp.lambdify((g_i, lam), steps["elementwise"].expr.rhs)
     values = np.array([-7.0, -5.0, -0.5, 0.0, 3.0, 5.0, 12.0])
     assert [rule(v, 5.0) for v in values] == clip_elementwise({"g": values}, 5.0)["g"].tolist()
 
-    theta, n = sp.Symbol(r"\theta", positive=True), sp.Symbol(r"\lVert g\rVert", positive=True)
-    norm_rule = sp.lambdify((n, theta), steps["norm"].expr.rhs)
+    gamma, n = sp.Symbol(r"\gamma", positive=True), sp.Symbol(r"\lVert g\rVert", positive=True)
+    norm_rule = sp.lambdify((n, gamma), steps["norm"].expr.rhs)
     for g in ({"g": np.array([30.0, 40.0])}, {"g": np.array([0.3, 0.4])}):
         clipped, norm = clip_global_norm(g, 5.0)
         assert global_norm(clipped) == pytest.approx(norm_rule(norm, 5.0), rel=1e-15)
-        scale = steps["global"].expr.rhs.args[0]            # min(1, theta/||g||), the factor
-        assert np.allclose(clipped["g"], float(scale.subs({n: norm, theta: 5.0})) * g["g"])
+        scale = steps["global"].expr.rhs.args[0]            # min(1, gamma/||g||), the factor
+        assert np.allclose(clipped["g"], float(scale.subs({n: norm, gamma: 5.0})) * g["g"])
     assert steps["cosine"].expr.rhs == 1
 
 

@@ -42,4 +42,4 @@ def test_engine_vanilla_equals_the_page_derivation():
     cell = cells.rnn("tanh")
     (factor,) = cell.paths("a").values()
     assert factor == 1 - sp.Symbol("s") ** 2
-    assert "f'" in str(rnn.hidden_layer()["delta"].expr.rhs)
+    assert "\\phi'" in str(rnn.hidden_layer()["delta"].expr.rhs)

@@ -8,8 +8,7 @@ import pytest
 import sympy as sp
 
 from rnnmath.derive import derivations
-from rnnmath.derive.latex import (_CAPTION_K, _CAPTION_MATH, _LONE_K, SITE_NAMES,
-                                  TRUNCATION_LENGTH, latex, site_caption)
+from rnnmath.derive.latex import latex
 
 t = sp.Symbol("t", integer=True, positive=True)
 i, j, k, p, q, g = sp.symbols("i j k p q g", integer=True, positive=True)
@@ -55,7 +54,7 @@ def test_printer_rules(expr, expected):
 
 def test_hadamard_product_is_odot_and_brackets_matrix_products():
     n = sp.Symbol("n", integer=True, positive=True)
-    fp, d, dn = (sp.MatrixSymbol(name, n, 1) for name in ("f'_{t}", r"\delta^{o}_{t}",
+    fp, d, dn = (sp.MatrixSymbol(name, n, 1) for name in (r"\phi'_{t}", r"\delta^{o}_{t}",
                                                           r"\delta_{t+1}"))
     Vm, Wm = sp.MatrixSymbol("V", n, n), sp.MatrixSymbol("W", n, n)
     assert latex(sp.HadamardProduct(fp, Vm.T * d + Wm.T * dn)) == (
@@ -73,17 +72,18 @@ def test_label_subscripts_are_comma_separated():
 
 def test_derivative_function_prints_as_prime():
     a = sp.IndexedBase("a")
-    assert latex(sp.Function("f'")(a[t, q])) == r"\phi'\left(a_{t,q}\right)"
+    assert latex(sp.Function(r"\phi'")(a[t, q])) == r"\phi'\left(a_{t,q}\right)"
 
 
-def test_site_names_one_meaning_per_symbol():
-    assert latex(TRUNCATION_LENGTH) == r"\kappa"
-    assert latex(sp.Symbol("k", integer=True, positive=True)) == "k"  # the class index
-    assert latex(sp.Symbol(r"\theta", positive=True)) == r"\gamma"
-    assert latex(sp.Symbol(r"\ell", positive=True)) == r"\lambda"
-    assert latex(sp.Symbol(r"\ell_{t k}")) == r"\ell_{t,k}"           # the GRU's logits stay
-    assert latex(sp.MatrixSymbol("D^{(j)}_{t}", 3, 1)) == r"\delta^{(j)}_{t}"
-    assert latex(sp.Symbol(r"\frac{\partial s_{t}}{\partial s_{k}}")) == (
+def test_names_print_as_the_derivation_spells_them():
+    """The printer renames nothing: one meaning per symbol is the derivations' job, so a name
+    prints as written (only its subscripts take the site's style)."""
+    assert latex(sp.Symbol(r"\kappa", integer=True, nonnegative=True)) == r"\kappa"
+    assert latex(sp.Symbol("k", integer=True, nonnegative=True)) == "k"
+    assert latex(sp.Symbol(r"\theta", positive=True)) == r"\theta"
+    assert latex(sp.Symbol(r"\ell_{t k}")) == r"\ell_{t,k}"
+    assert latex(sp.MatrixSymbol(r"\delta^{(j)}_{t}", 3, 1)) == r"\delta^{(j)}_{t}"
+    assert latex(sp.Symbol(r"\frac{\partial s_{t}}{\partial s_{\tau}}")) == (
         r"\frac{\partial s_{t}}{\partial s_{\tau}}")
 
 
@@ -91,17 +91,60 @@ def test_site_names_one_meaning_per_symbol():
 
 ALL_STEPS = [(key, step) for key, d in derivations().items() for step in d.steps]
 
+# Letters the Notation page reserves, in the meanings the derivations once gave them: theta are
+# the parameters (not the clipping threshold gamma), ell the GRU's logits ell_t (not the clipping
+# limit lambda), D the input size (not the lag part delta^(j) of an error signal), f the forget
+# gate (not the activation phi), delta an error signal (not a Kronecker delta: the bracket [i = j]).
+RESERVED = (
+    (re.compile(r"\\theta\b"), "theta are the parameters; the clipping threshold is gamma"),
+    (re.compile(r"\\ell(?![_A-Za-z])"), "a bare ell is not the clipping limit lambda"),
+    (re.compile(r"D\^\{\("), "D is the input size; the lag-j error signal is delta^(j)"),
+    (re.compile(r"(?<![A-Za-z\\])f'|(?<![A-Za-z\\])f\("), "f is the forget gate; the activation is phi"),
+    (re.compile(r"\\delta_\{?[a-z] ?[a-z]\}?(?![A-Za-z])"), "a Kronecker delta is written [i = j]"),
+    (re.compile(r"Kronecker"), "the site says Iverson bracket"),
+    (re.compile(r"\\circ\b"), "elementwise products are odot"),
+)
 
-def test_every_site_name_rule_is_still_needed():
-    """A rename is a bridge until the derivation uses the site's name; delete it when unused."""
-    names = set()
-    for _, step in ALL_STEPS:
-        for atom in step.expr.atoms(sp.Symbol, sp.MatrixSymbol, sp.IndexedBase):
-            names.add(str(atom.name) if hasattr(atom, "name") else str(atom.label))
-        for f in step.expr.atoms(sp.Function):
-            names.add(type(f).__name__)
-    for pattern, _, why in SITE_NAMES:
-        assert any(pattern.search(n) for n in names), f"unused rename ({why}): delete it"
+
+def _names(expr) -> set[str]:
+    names = {str(a.name) if hasattr(a, "name") else str(a.label)
+             for a in expr.atoms(sp.Symbol, sp.MatrixSymbol, sp.IndexedBase)}
+    # SymPy's own functions (KroneckerDelta) are the printer's business; the names are undefined ones
+    return names | {type(f).__name__ for f in expr.atoms(sp.Function)
+                    if isinstance(type(f), sp.core.function.UndefinedFunction)}
+
+
+def test_reserved_patterns_catch_the_old_meanings():
+    """Each pattern fails on the old spelling and passes the site's, so the test below can fail."""
+    old = [r"\theta", r"[-\ell, \ell]", "D^{(j)}_{t}", r"$f'_t$ and $s_t = f(a_t)$", r"\delta_{ij}",
+           "the Kronecker delta", r"$\circ$ is"]
+    new = [r"\gamma", r"[-\lambda, \lambda]", r"\delta^{(j)}_{t}", r"$\phi'_t$ and $s_t = \phi(a_t)$",
+           "[i = j]", "the Iverson bracket", r"$\odot$ is"]
+    assert RESERVED[3][0].search("f'_{t}") and RESERVED[3][0].search("s_t = f(a_t)")
+    for (pattern, why), bad, good in zip(RESERVED, old, new, strict=True):
+        assert pattern.search(bad), why
+        assert not pattern.search(good), why
+    assert not RESERVED[1][0].search(r"\ell_{t k}")        # the GRU's logits keep ell
+
+
+@pytest.mark.parametrize("key, step", ALL_STEPS, ids=[f"{k}:{s.name}" for k, s in ALL_STEPS])
+def test_one_meaning_per_symbol_in_names_and_captions(key, step):
+    """No symbol name and no caption of any derivation uses a reserved letter in its old meaning;
+    the truncation length is kappa, never a non-negative integer k."""
+    for pattern, why in RESERVED:
+        assert not pattern.search(step.caption), f"{why}: {step.caption!r}"
+    # In a name, delta_{t q} is an error signal with a spaced subscript (the printer writes
+    # delta_{t,q}); a Kronecker delta in an expression is a KroneckerDelta object, printed [i = j].
+    for name in _names(step.expr):
+        for pattern, why in RESERVED[:4] + RESERVED[5:]:
+            assert not pattern.search(name), f"{why}: {name!r}"
+    for sym in step.expr.atoms(sp.Symbol):
+        assert not (sym.name == "k" and sym.is_nonnegative and not sym.is_positive), (
+            "the truncation length is kappa")
+    if key.endswith(".truncated"):
+        assert r"\kappa" in step.latex or step.name != "truncated"
+        assert not re.search(r"(?<![A-Za-z\\])k(?![A-Za-z])",
+                             " ".join(re.findall(r"\$([^$]+)\$", step.caption)))
 
 
 @pytest.mark.parametrize("key, step", ALL_STEPS, ids=[f"{k}:{s.name}" for k, s in ALL_STEPS])
@@ -118,36 +161,6 @@ def test_site_formulas_follow_the_symbol_table(key, step):
     # one subscript style: comma-separated, never space-separated
     for sub in re.findall(r"_\{([^{}]*)\}", tex):
         assert not re.fullmatch(r"[A-Za-z0-9]+ [A-Za-z0-9]+", sub), (sub, tex)
-
-
-# --- captions -------------------------------------------------------------------------------
-
-def test_site_caption_maps_math_only():
-    caption = r"Differentiate ($\delta_{ij}$ is the Kronecker delta); keep lags $0..k$, and f(a)."
-    assert site_caption("rnn.truncated", caption) == (
-        r"Differentiate ($[i = j]$ is the Iverson bracket); keep lags $0..\kappa$, and f(a).")
-    # outside the truncation and path derivations, k is a class and stays
-    assert site_caption("softmax", r"every $\hat y_k$") == r"every $\hat y_k$"
-    assert site_caption("gru.cell", r"its logits $\ell_t$") == r"its logits $\ell_t$"
-
-
-def test_every_caption_rule_is_still_needed():
-    captions = [(key, step.caption) for key, step in ALL_STEPS]
-    for pattern, _, why in _CAPTION_MATH:
-        assert any(pattern.search(c) for _, c in captions), f"unused caption rule ({why})"
-    for key in _CAPTION_K:
-        assert any(k == key and _LONE_K.search(c) for k, c in captions), key
-
-
-@pytest.mark.parametrize("key, step", ALL_STEPS, ids=[f"{k}:{s.name}" for k, s in ALL_STEPS])
-def test_site_captions_follow_the_symbol_table(key, step):
-    text = site_caption(key, step.caption)
-    for math in re.findall(r"\$([^$]+)\$", text):
-        assert not re.search(r"\\delta_\{?[a-z] ?[a-z]\}?(?![A-Za-z])", math), text
-        assert r"\circ" not in math and r"\theta" not in math, text
-        assert not re.search(r"(?<![A-Za-z\\])f'|(?<![A-Za-z\\])f\(", math), text
-        assert not re.search(r"\\ell(?![_A-Za-z])", math), text
-    assert "Kronecker" not in text
 
 
 def test_long_equation_breaks_after_whole_terms():

@@ -165,16 +165,6 @@ def _formula_block(key: str, step: Any, where: str, ph: Placeholder) -> list[str
     ]
 
 
-def _site_caption(key: str, caption: str) -> str:
-    """The caption with the site's symbols (``rnnmath.derive.latex.site_caption``); captions of
-    a registry that is not the package's (the tests' fakes) pass through unchanged."""
-    try:
-        from rnnmath.derive.latex import site_caption
-    except ImportError:
-        return caption
-    return site_caption(key, caption)
-
-
 def render_placeholder(ph: Placeholder, registry: Mapping[str, Any], where: str) -> list[str]:
     """The Markdown lines that replace one placeholder, before indentation."""
     found = _lookup(registry, ph, where)
@@ -184,8 +174,7 @@ def render_placeholder(ph: Placeholder, registry: Mapping[str, Any], where: str)
     for step in found.steps:
         out += [f'<div class="derivation-step" data-step="{step.name}" markdown>', ""]
         if step.caption:
-            caption = _site_caption(ph.key, step.caption)
-            out += [*caption.strip().splitlines(), ""]
+            out += [*step.caption.strip().splitlines(), ""]
         out += [*_formula_block(ph.key, step, where, ph), "", "</div>", ""]
     out.append("</div>")
     return out

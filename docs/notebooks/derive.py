@@ -29,7 +29,7 @@ from IPython.display import Markdown, Math, display
 
 import rnnmath
 from rnnmath.derive import derivations
-from rnnmath.derive.latex import latex, site_caption
+from rnnmath.derive.latex import latex
 
 start = time.perf_counter()
 registry = derivations()
@@ -50,8 +50,7 @@ def show(key):
     display(Markdown(f"**{derivation.title}** (`{key}`)"))
     for step in derivation.steps:
         tag = " *(result)*" if step.result else ""
-        caption = site_caption(key, step.caption)   # the symbols of the Notation page
-        display(Markdown(f"`{step.name}`{tag}: {caption}"))
+        display(Markdown(f"`{step.name}`{tag}: {step.caption}"))
         display(Math(step.latex))
 
 

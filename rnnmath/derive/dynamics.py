@@ -1,7 +1,7 @@
 r"""How far a gradient travels back in time, and what clipping does to it, derived with SymPy.
 
 :func:`state_jacobian` differentiates the index-level recurrence through two steps and reads off
-the product of one-step Jacobians :math:`\operatorname{diag}(f'_j) W` that every long-range
+the product of one-step Jacobians :math:`\operatorname{diag}(\phi'_j) W` that every long-range
 gradient term passes through, then specialises the one-step Jacobian to tanh and relu.
 :func:`clipping` writes the two clipping rules and derives what the global-norm rule does to the
 norm and to the direction of a gradient. ``tests/test_dynamics.py`` and ``tests/test_clip.py``
@@ -56,29 +56,29 @@ def state_jacobian() -> Derivation:
     fp_a = fprime(a[t, q])
     entry_lhs = _label(r"\frac{\partial s_{t q}}{\partial s_{t-1, r}}")
 
-    jac = sp.MatrixSymbol(r"\operatorname{diag}(f'_{j})", H, H) * sp.MatrixSymbol("W", H, H)
-    product = _label(r"\frac{\partial s_{t}}{\partial s_{k}} = \prod_{j=k+1}^{t}"
-                     r"\operatorname{diag}(f'_{j})\,W")
-    bound = _label(r"\Bigl\lVert \frac{\partial s_{t}}{\partial s_{k}} \Bigr\rVert \le "
-                   r"\prod_{j=k+1}^{t} \lVert\operatorname{diag}(f'_{j})\rVert\,\lVert W\rVert")
+    jac = sp.MatrixSymbol(r"\operatorname{diag}(\phi'_{j})", H, H) * sp.MatrixSymbol("W", H, H)
+    product = _label(r"\frac{\partial s_{t}}{\partial s_{\tau}} = \prod_{j=\tau+1}^{t}"
+                     r"\operatorname{diag}(\phi'_{j})\,W")
+    bound = _label(r"\Bigl\lVert \frac{\partial s_{t}}{\partial s_{\tau}} \Bigr\rVert \le "
+                   r"\prod_{j=\tau+1}^{t} \lVert\operatorname{diag}(\phi'_{j})\rVert\,\lVert W\rVert")
     return Derivation("dynamics", "Jacobian products across time", (
         Step("two_steps", r"Differentiate $s_{t,q}$ with respect to the state two steps back, "
              r"$s_{t-2,r}$: the chain rule passes through every unit $j$ of $s_{t-1}$.",
              _eq(_label(r"\frac{\partial s_{t q}}{\partial s_{t-2, r}}"), two), result=True),
         Step("product", r"That is entry $(q, r)$ of the product of two one-step Jacobians "
-             r"$\operatorname{diag}(f'_{j}) W$. Each further step back multiplies by one more "
-             r"factor on the right, and for $k = t$ the empty product is the identity.",
-             _eq(product, _label(r"J_{t} J_{t-1} \cdots J_{k+1},\quad J_{j} = "
+             r"$\operatorname{diag}(\phi'_{j}) W$. Each further step back multiplies by one more "
+             r"factor on the right, and for $\tau = t$ the empty product is the identity.",
+             _eq(product, _label(r"J_{t} J_{t-1} \cdots J_{\tau+1},\quad J_{j} = "
                                  + sp.latex(jac))), result=True),
         Step("bound", r"Norms are submultiplicative, so each factor can shrink or stretch the "
              r"product by at most its own norm.",
-             sp.Le(bound, _label(r"\bigl(\max\lvert f'\rvert\,\lVert W\rVert\bigr)^{t-k}"),
+             sp.Le(bound, _label(r"\bigl(\max\lvert \phi'\rvert\,\lVert W\rVert\bigr)^{t-\tau}"),
                    evaluate=False),
              result=True),
-        Step("tanh", r"With $\tanh$, $f'(a_{t,q}) = 1 - s_{t,q}^2 \in (0, 1]$: row $q$ of $W$ "
+        Step("tanh", r"With $\tanh$, $\phi'(a_{t,q}) = 1 - s_{t,q}^2 \in (0, 1]$: row $q$ of $W$ "
              r"is shrunk by how far unit $q$ is from saturating at $\pm 1$.",
              _eq(entry_lhs, one.subs(fp_a, fprime_of["tanh"])), result=True),
-        Step("relu", r"With relu, $f'$ is 1 or 0: the row of $W$ is kept for a unit that is on "
+        Step("relu", r"With relu, $\phi'$ is 1 or 0: the row of $W$ is kept for a unit that is on "
              r"and zeroed for a unit that is off, so the product is a product of masked copies "
              r"of $W$.",
              _eq(entry_lhs, sp.piecewise_fold(one.subs(fp_a, fprime_of["relu"]))), result=True),
@@ -89,13 +89,13 @@ def state_jacobian() -> Derivation:
 def clipping() -> Derivation:
     r"""Elementwise and global-norm clipping, and what the second does to norm and direction."""
     n = sp.Symbol(r"\lVert g\rVert", positive=True)
-    theta = sp.Symbol(r"\theta", positive=True)
-    ell = sp.Symbol(r"\ell", positive=True)
+    gamma = sp.Symbol(r"\gamma", positive=True)    # global-norm threshold
+    lam = sp.Symbol(r"\lambda", positive=True)     # elementwise limit
     i, N = sp.symbols("i N", integer=True, positive=True)
     g = sp.IndexedBase("g", real=True)
     g_hat_i = sp.Symbol(r"\hat g_{i}")
 
-    scale = sp.Min(1, theta / n)
+    scale = sp.Min(1, gamma / n)
     # ||c g|| = c ||g|| for c > 0: SymPy takes c out of the square root of the sum of squares.
     c = sp.Symbol("c", positive=True)
     norm_cg = sp.simplify(sp.sqrt(sp.Sum((c * g[i]) ** 2, (i, 1, N))).doit()
@@ -107,14 +107,14 @@ def clipping() -> Derivation:
                             * sp.sqrt(sp.Sum(g[i] ** 2, (i, 1, N)))))
     return Derivation("clip", "Gradient clipping", (
         Step("elementwise", r"Elementwise clipping clamps every entry of every gradient to "
-             r"$[-\ell, \ell]$, each entry on its own.",
-             sp.Eq(g_hat_i, sp.Min(ell, sp.Max(-ell, g[i]))), result=True),
+             r"$[-\lambda, \lambda]$, each entry on its own.",
+             sp.Eq(g_hat_i, sp.Min(lam, sp.Max(-lam, g[i]))), result=True),
         Step("global", r"Global-norm clipping scales all gradients by one common factor, where "
              r"$\lVert g\rVert$ is the norm of every gradient entry taken together.",
              _eq(sp.MatrixSymbol(r"\hat g", N, 1), scale * sp.MatrixSymbol("g", N, 1)),
              result=True),
         Step("norm", r"A positive factor comes out of the norm, "
-             r"$\lVert c g\rVert = c\lVert g\rVert$; with $c = \min(1, \theta/\lVert g\rVert)$:",
+             r"$\lVert c g\rVert = c\lVert g\rVert$; with $c = \min(1, \gamma/\lVert g\rVert)$:",
              _eq(sp.Symbol(r"\lVert \hat g\rVert"), norm_hat), result=True),
         Step("cosine", r"The cosine of the angle between $c g$ and $g$, for any $c > 0$ and "
              r"$g \ne 0$: a positive rescaling never turns the gradient.",

@@ -208,7 +208,7 @@ def truncated() -> Derivation:
     lag0, rec = split(total_h, [eta_bar, hbar])
     h0_, hj = lag_base(hbar, "0"), lag_base(hbar, "j")
     lagj = _relag(rec, {(eta_bar, 1): lag_base(eta_bar, "j-1"), (hbar, 1): lag_base(hbar, "j-1")})
-    kk = sp.Symbol("k", integer=True, nonnegative=True)
+    kk = sp.Symbol(r"\kappa", integer=True, nonnegative=True)  # truncation length
     jj = sp.Symbol("j", integer=True, nonnegative=True)
     upto = (jj, 0, sp.Min(kk, T - t))
     return Derivation("gru.truncated", "GRU: truncated BPTT", (
@@ -217,9 +217,9 @@ def truncated() -> Derivation:
              r"through the next hidden projections and the direct path. The gate errors of "
              r"each lag follow from $\bar h^{(j)}_t$ by the gate formulas, which are linear "
              r"in it.", sp.Eq(hj[t, q], lagj)),
-        Step("truncated", r"Keep lags $0..k$ ($k + 1$ terms per $E_t$). The gradients of "
+        Step("truncated", r"Keep lags $0..\kappa$ ($\kappa + 1$ terms per $E_t$). The gradients of "
              r"$W^{ih}$, $W^{hh}$, $b^{ih}$, $b^{hh}$ and $h_0$ use the kept sums; with "
-             r"$k \ge T - 1$ nothing is dropped: full BPTT.",
+             r"$\kappa \ge T - 1$ nothing is dropped: full BPTT.",
              _eq(sp.Tuple(_label(r"\tilde{\xi}_{t}"), _label(r"\tilde{\eta}_{t}"),
                           _label(r"\tilde{h}_{t}")),
                  sp.Tuple(sp.Sum(_label(r"\bar{\xi}^{(j)}_{t}"), upto),

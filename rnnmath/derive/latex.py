@@ -25,8 +25,8 @@ an error signal. The rules, each one ``_print_<Class>`` method:
   Symbol names that spell a subscript with a space (``s_{t q}``) are printed the same way.
 * **Derivatives** (``_print_Derivative``): :math:`\partial E/\partial z_j` as a fraction with
   :math:`\partial`, the site's single notation for derivatives.
-* **Derivative functions** (``_print_Function``): an undefined function named ``f'`` prints as
-  :math:`f'(a)`, not as an operator name.
+* **Derivative functions** (``_print_Function``): an undefined function named ``\phi'`` prints as
+  :math:`\phi'(a)`, not as an operator name.
 * **Long equations** (``_print_Equality``): a sum on the right-hand side that would be wider than
   the page's column breaks after whole terms, in an ``aligned`` block.
 * **Negated sums** (``_print_Sum``): :math:`-\sum_k y_k \log \hat y_k`, the sign in front of the
@@ -42,83 +42,12 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "latex", "site_caption"]
-
-# One meaning per symbol (the table on the Notation page). Some derivations were written before
-# that table and still name a few objects with letters the site now reserves; until their source
-# adopts the site's names, the printer writes them with the table's symbol. Each entry is
-# (pattern on a SymPy name, replacement, why); tests/test_latex.py checks every entry is still
-# needed, so an entry is deleted as soon as the derivation itself uses the site's name.
-SITE_NAMES: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"(?<![A-Za-z\\])f'"), r"\phi'",
-     "f is the LSTM's forget gate; the vanilla activation is phi"),
-    (re.compile(r"^D\^\{\("), r"\delta^{(",
-     "D is the input size; the lag-j part of the error signal delta_t is delta^(j)_t"),
-    (re.compile(r"^\\theta$"), r"\gamma",
-     "theta are the parameters; the clipping threshold is gamma"),
-    (re.compile(r"^\\ell$"), r"\lambda",
-     "ell is the GRU's logits; the elementwise clipping limit is lambda"),
-)
-# k is only a class index. In a label about the earlier state s_k it is the earlier step, tau.
-_EARLIER_STEP_LABEL = re.compile(r"s_\{?k\}?(?![A-Za-z])|_\{k\+1\}|\^\{t-k\}")
-_LONE_K = re.compile(r"(?<![A-Za-z\\])k(?![A-Za-z])")
-
-
-def site_name(name: str) -> str:
-    r"""A SymPy name as the site writes it: the renames of :data:`SITE_NAMES`, and k -> tau in a
-    label about an earlier state (:math:`s_k`, :math:`J_{k+1}`, :math:`(\dots)^{t-k}`)."""
-    for pattern, replacement, _ in SITE_NAMES:
-        name = pattern.sub(lambda _m, r=replacement: r, name)
-    if _EARLIER_STEP_LABEL.search(name):
-        name = _LONE_K.sub(lambda _m: r"\tau", name)
-    return name
-
-
-# Captions are Markdown with inline math. Written before the symbol table, some still use the
-# letters the table reserves; the same bridge rewrites their math spans (and only those), and
-# tests/test_latex.py checks that every rule still has a caption to act on.
-_MATH_SPAN = re.compile(r"\$([^$]+)\$")
-_KRONECKER = re.compile(r"\\delta_\{?([a-z])\s?([a-z])\}?(?![A-Za-z])")
-_CAPTION_MATH: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (_KRONECKER, r"[\1 = \2]", "a Kronecker delta is the Iverson bracket [i = j]"),
-    (re.compile(r"(?<![A-Za-z\\])f'"), r"\\phi'", "the activation is phi"),
-    (re.compile(r"(?<![A-Za-z\\])f\("), r"\\phi(", "the activation is phi"),
-    (re.compile(r"\\circ\b"), r"\\odot", "elementwise products are odot"),
-    (re.compile(r"\\ell(?![_A-Za-z])"), r"\\lambda", "the elementwise clipping limit is lambda"),
-    (re.compile(r"\\theta\b"), r"\\gamma", "the global clipping threshold is gamma"),
-)
-_CAPTION_TEXT = ((re.compile(r"\bthe Kronecker delta\b"), "the Iverson bracket"),
-                 (re.compile(r"\bKronecker delta\b"), "bracket"))
-# In these derivations' captions a lone k is the truncation length or the earlier step.
-_CAPTION_K = {"rnn.truncated": r"\kappa", "lstm.truncated": r"\kappa",
-              "gru.truncated": r"\kappa", "rnn.jacobian": r"\tau", "dynamics": r"\tau"}
-
-
-def site_caption(key: str, caption: str) -> str:
-    """A step's caption as the site writes it: the math of :data:`SITE_NAMES`' era mapped to the
-    symbol table (Kronecker delta -> Iverson bracket, f -> phi, k -> kappa or tau, ...)."""
-    def math(m: re.Match[str]) -> str:
-        tex = m.group(1)
-        for pattern, replacement, _ in _CAPTION_MATH:
-            tex = pattern.sub(replacement, tex)
-        if key in _CAPTION_K:
-            tex = _LONE_K.sub(lambda _m: _CAPTION_K[key], tex)
-        return f"${tex}$"
-    out = _MATH_SPAN.sub(math, caption)
-    for pattern, replacement in _CAPTION_TEXT:
-        out = pattern.sub(replacement, out)
-    return out
-
+__all__ = ["RnnLatexPrinter", "latex"]
 
 # An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
 # lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
 LONG_EQUATION = 260
 EQUATION_LINE = 150
-
-# The truncation length is kappa; the derivations write it as a non-negative integer k (a class
-# index k is positive), which is how SymPy tells the two apart.
-TRUNCATION_LENGTH = sp.Symbol("k", integer=True, nonnegative=True)
-
 
 # A subscript whose entries are separated by spaces or ", ": ``_{t q}``, ``_{t-1, r}``.
 _SPACED_SUBSCRIPT = re.compile(r"_\{([^{}]*)\}")
@@ -154,9 +83,7 @@ class RnnLatexPrinter(LatexPrinter):
 
     # -- scripts --------------------------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
-        if expr == TRUNCATION_LENGTH:
-            return r"\kappa"
-        name = site_name(expr.name)
+        name = expr.name
         # Names holding LaTeX (labels such as \frac{\partial E}{\partial s_{t q}}) are printed
         # verbatim by SymPy; we only normalise their subscripts.
         if "\\" in name or "{" in name:
@@ -198,7 +125,7 @@ class RnnLatexPrinter(LatexPrinter):
         return super()._print_Derivative(expr)
 
     def _print_Function(self, expr, exp=None):
-        name = site_name(type(expr).__name__)
+        name = type(expr).__name__
         if isinstance(type(expr), sp.core.function.UndefinedFunction) and name.endswith("'"):
             args = ", ".join(self._print(a) for a in expr.args)
             tex = rf"{name}\left({args}\right)"

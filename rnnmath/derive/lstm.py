@@ -292,7 +292,7 @@ def truncated() -> Derivation:
     lag0_C = tidy(_relag(own_C, {(hbar, 0): h0_}), [h0_[t, q]])
     lagj_h = _relag(rec_h, {(Abar, 1): Aj1})
     lagj_C = tidy(_relag(total_C, {(hbar, 0): hj, (Cbar, 1): Cj1}), [hj[t, q], Cj1[t + 1, q]])
-    kk = sp.Symbol("k", integer=True, nonnegative=True)
+    kk = sp.Symbol(r"\kappa", integer=True, nonnegative=True)  # truncation length
     jj = sp.Symbol("j", integer=True, nonnegative=True)
     return Derivation("lstm.truncated", "LSTM: truncated BPTT", (
         Step("lag0_h", r"Lag 0: the error of $E_t$ at its own step, the part of $\bar h_t$ "
@@ -304,10 +304,10 @@ def truncated() -> Derivation:
         Step("lagj_C", r"And through the next cell state. Each lag's gate errors "
              r"$\bar A^{(j)}_t$ follow from $\bar h^{(j)}_t$ and $\bar C^{(j)}_t$ by the gate "
              r"formulas, which are linear in them.", sp.Eq(Cj[t, q], lagj_C)),
-        Step("truncated", r"Keep lags $0..k$ ($k + 1$ terms per $E_t$, counted in steps whether "
+        Step("truncated", r"Keep lags $0..\kappa$ ($\kappa + 1$ terms per $E_t$, counted in steps whether "
              r"the error travels through $h$ or through $C$). The gradients of $W^{ih}$, "
              r"$W^{hh}$, $b^{ih}$, $b^{hh}$, $h_0$ and $C_0$ use $\tilde A_t$ and "
-             r"$\tilde C_1$; with $k \ge T - 1$ nothing is dropped: full BPTT.",
+             r"$\tilde C_1$; with $\kappa \ge T - 1$ nothing is dropped: full BPTT.",
              _eq(sp.Tuple(_label(r"\tilde{A}_{t}"), _label(r"\tilde{C}_{t}")),
                  sp.Tuple(sp.Sum(_label(r"\bar{A}^{(j)}_{t}"), (jj, 0, sp.Min(kk, T - t))),
                           sp.Sum(_label(r"\bar{C}^{(j)}_{t}"), (jj, 0, sp.Min(kk, T - t))))),

@@ -36,7 +36,7 @@ delta_o = sp.IndexedBase(r"\delta^{o}")          # dE/dz_t, from the softmax der
 delta = sp.IndexedBase(r"\delta")                # dE/da_t, the BPTT error signal
 ds = sp.IndexedBase(r"\bar{s}")                  # dE/ds_t, total derivative
 f = sp.Function("f")
-fprime = sp.Function("f'")
+fprime = sp.Function(r"\phi'")
 
 
 def a_entry(tt, row):
@@ -60,7 +60,7 @@ def _eq(lhs, rhs) -> sp.Eq:
 
 
 def _with_fprime(expr: sp.Basic) -> sp.Basic:
-    """Write f'(a) for SymPy's Derivative(f(a), a) and Subs(Derivative(f(xi), xi), xi, a)."""
+    """Write phi'(a) for SymPy's Derivative(f(a), a) and Subs(Derivative(f(xi), xi), xi, a)."""
     expr = expr.replace(lambda e: isinstance(e, sp.Subs) and e.expr.has(f),
                         lambda e: fprime(*e.point))
     return expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.func == f,
@@ -93,7 +93,7 @@ def output_layer() -> Derivation:
         Step("dV", r"Chain rule through every logit $z_{t,k}$ of every step, where "
              r"$\delta^{o}_{t}=\partial E_t/\partial z_t$ comes from the softmax derivation.",
              sp.Eq(dv_lhs, sp.Sum(dv, (t, 1, T))), result=True),
-        Step("dc", r"The same with $\partial z_{t,k}/\partial c_p = \delta_{kp}$.",
+        Step("dc", r"The same with $\partial z_{t,k}/\partial c_p = [k = p]$.",
              sp.Eq(dc_lhs, sp.Sum(dc, (t, 1, T))), result=True),
     ))
 
@@ -107,7 +107,7 @@ def hidden_layer() -> Derivation:
     through_a = collapse(sp.Sum(delta[t + 1, g] * sp.diff(a_entry(t + 1, g), s[t, q]), (g, 1, H)),
                          {q: (1, H), g: (1, H)})
     a_sym = sp.Symbol("a_{t q}")
-    local_f = sp.diff(f(a_sym), a_sym)                     # f'(a), kept abstract here
+    local_f = sp.diff(f(a_sym), a_sym)                     # phi'(a), kept abstract here
     recursion = _with_fprime(local_f.subs(a_sym, a[t, q])) * (through_z + through_a)
 
     local_w, dw = _param_gradient(W, (1, H), (1, H), a_entry, h, (1, H), delta)
@@ -120,7 +120,7 @@ def hidden_layer() -> Derivation:
         Step("total", r"$s_t$ influences $E$ twice: through the logits $z_t$ of its own step and "
              r"through the next pre-activation $a_{t+1}$. The total derivative adds both paths.",
              sp.Eq(_label(r"\frac{\partial E}{\partial s_{t q}}"), through_z + through_a)),
-        Step("delta", r"Through $s_t = f(a_t)$ elementwise; $\delta_{T+1} = 0$ starts the "
+        Step("delta", r"Through $s_t = \phi(a_t)$ elementwise; $\delta_{T+1} = 0$ starts the "
              r"recursion at the last step.",
              sp.Eq(_label(r"\delta_{t q} = \frac{\partial E}{\partial a_{t q}}"), recursion),
              result=True),
@@ -159,7 +159,7 @@ def vec(name: str, rows) -> sp.MatrixSymbol:
 MW, MU, MV = sp.MatrixSymbol("W", H, H), sp.MatrixSymbol("U", H, D), sp.MatrixSymbol("V", K, H)
 v_do, v_s, v_sp = vec(r"\delta^{o}_{t}", K), vec("s_{t}", H), vec("s_{t-1}", H)
 v_x, v_d, v_dn, v_d1 = vec("x_{t}", D), vec(r"\delta_{t}", H), vec(r"\delta_{t+1}", H), vec(r"\delta_{1}", H)
-v_fp = vec("f'_{t}", H)  # f'(a_t), elementwise
+v_fp = vec(r"\phi'_{t}", H)  # phi'(a_t), elementwise
 
 
 @cache
@@ -173,7 +173,7 @@ def vector_forms() -> Derivation:
              _eq(grad("V"), sp.Sum(v_do * v_sp.T.subs(v_sp, v_s), (t, 1, T))), result=True),
         Step("dc", r"Output bias.", _eq(grad("c"), sp.Sum(v_do, (t, 1, T))), result=True),
         Step("delta", r"The error signal, from $t = T$ down to $1$ with $\delta_{T+1} = 0$; "
-             r"$\circ$ is the elementwise product and $f'_t = f'(a_t)$.",
+             r"$\odot$ is the elementwise product and $\phi'_t = \phi'(a_t)$.",
              _eq(_label(r"\delta_{t}"), sp.HadamardProduct(v_fp, MV.T * v_do + MW.T * v_dn)),
              result=True),
         Step("dW", r"Recurrent weights: each error signal against the state it multiplied.",
@@ -187,25 +187,25 @@ def vector_forms() -> Derivation:
 
 @cache
 def jacobian_products() -> Derivation:
-    r"""The recursion unrolled: :math:`\partial s_j/\partial s_{j-1} = \operatorname{diag}(f'(a_j))W`."""
+    r"""The recursion unrolled: :math:`\partial s_j/\partial s_{j-1} = \operatorname{diag}(\phi'(a_j))W`."""
     r_ = sp.Symbol("r", integer=True, positive=True)
     a_j = a_entry(t, q)
     state = f(a_j)
     step = collapse(sp.diff(state, s[t - 1, r_]), {q: (1, H), r_: (1, H)})
     step = _with_fprime(step.subs(a_j, a[t, q]))
     jac = _label(r"\frac{\partial s_{j}}{\partial s_{j-1}}")
-    total = _label(r"\frac{\partial E}{\partial W} = \sum_{t=1}^{T}\sum_{k=1}^{t}"
-                   r"\frac{\partial E_t}{\partial s_t}\left(\prod_{j=k+1}^{t}"
+    total = _label(r"\frac{\partial E}{\partial W} = \sum_{t=1}^{T}\sum_{\tau=1}^{t}"
+                   r"\frac{\partial E_t}{\partial s_t}\left(\prod_{j=\tau+1}^{t}"
                    r"\frac{\partial s_j}{\partial s_{j-1}}\right)"
-                   r"\frac{\partial^{+} s_k}{\partial W}")
+                   r"\frac{\partial^{+} s_\tau}{\partial W}")
     return Derivation("rnn.jacobian", "BPTT as a sum of Jacobian products", (
-        Step("entry", r"Differentiate $s_{t,q} = f(a_{t,q})$ with respect to $s_{t-1,r}$.",
+        Step("entry", r"Differentiate $s_{t,q} = \phi(a_{t,q})$ with respect to $s_{t-1,r}$.",
              _eq(_label(r"\frac{\partial s_{t q}}{\partial s_{t-1, r}}"), step)),
-        Step("jacobian", r"As a matrix: scale row $q$ of $W$ by $f'(a_{t,q})$.",
-             _eq(jac, sp.MatrixSymbol(r"\operatorname{diag}(f'_{j})", H, H) * MW), result=True),
-        Step("sum_of_products", r"Unrolling $\delta_t$ gives one term per pair $k \le t$: how "
-             r"$E_t$ reaches $W$ through the state $s_k$. Here "
-             r"$\partial^{+} s_k/\partial W$ is the immediate derivative, with $s_{k-1}$ held "
+        Step("jacobian", r"As a matrix: scale row $q$ of $W$ by $\phi'(a_{t,q})$.",
+             _eq(jac, sp.MatrixSymbol(r"\operatorname{diag}(\phi'_{j})", H, H) * MW), result=True),
+        Step("sum_of_products", r"Unrolling $\delta_t$ gives one term per pair $\tau \le t$: how "
+             r"$E_t$ reaches $W$ through the state $s_\tau$. Here "
+             r"$\partial^{+} s_\tau/\partial W$ is the immediate derivative, with $s_{\tau-1}$ held "
              r"fixed, and $\partial E_t/\partial s_t = V^{T}\delta^{o}_t$.",
              _eq(total, _label(r"\sum_{t=1}^{T}\delta_{t}\,s_{t-1}^{T}")), result=True),
     ))
@@ -215,18 +215,18 @@ def jacobian_products() -> Derivation:
 def truncated() -> Derivation:
     """Truncated BPTT: each E_t sends its error back through at most k earlier steps."""
     hoisted = sp.HadamardProduct(v_fp, MV.T * v_do)
-    d0, dj, dj1 = (vec(n, H) for n in ("D^{(0)}_{t}", "D^{(j)}_{t}", "D^{(j-1)}_{t+1}"))
+    d0, dj, dj1 = (vec(n, H) for n in (r"\delta^{(0)}_{t}", r"\delta^{(j)}_{t}", r"\delta^{(j-1)}_{t+1}"))
     tilde = _label(r"\tilde\delta_{t}")
     j_ = sp.Symbol("j", integer=True)
-    kk = sp.Symbol("k", integer=True, nonnegative=True)
+    kk = sp.Symbol(r"\kappa", integer=True, nonnegative=True)  # truncation length
     return Derivation("rnn.truncated", "Truncated BPTT", (
         Step("lag0", r"Lag 0: the error of $E_t$ at its own step (the non-recurrent part of "
              r"$\delta_t$).", _eq(d0, hoisted)),
         Step("lagj", r"Lag $j$: the error of $E_{t+j}$ carried back $j$ steps (the recurrent part "
              r"of $\delta_t$ applied to lag $j-1$).",
              _eq(dj, sp.HadamardProduct(v_fp, MW.T * dj1))),
-        Step("truncated", r"Keep lags $0..k$ ($k+1$ terms per $E_t$) and use $\tilde\delta_t$ "
+        Step("truncated", r"Keep lags $0..\kappa$ ($\kappa+1$ terms per $E_t$) and use $\tilde\delta_t$ "
              r"in place of $\delta_t$ in $\partial E/\partial W$, $U$, $b$, $s_0$. With "
-             r"$k \ge T-1$ nothing is dropped: this is full BPTT.",
-             _eq(tilde, sp.Sum(_label("D^{(j)}_{t}"), (j_, 0, sp.Min(kk, T - t)))), result=True),
+             r"$\kappa \ge T-1$ nothing is dropped: this is full BPTT.",
+             _eq(tilde, sp.Sum(_label(r"\delta^{(j)}_{t}"), (j_, 0, sp.Min(kk, T - t)))), result=True),
     ))

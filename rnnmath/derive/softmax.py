@@ -23,7 +23,7 @@ def _softmax_entry(idx: sp.Symbol) -> sp.Expr:
 
 @cache
 def jacobian() -> Derivation:
-    r"""Derive :math:`\partial\hat y_i/\partial z_j = \hat y_i(\delta_{ij} - \hat y_j)`."""
+    r"""Derive :math:`\partial\hat y_i/\partial z_j = \hat y_i([i = j] - \hat y_j)`."""
     definition = _softmax_entry(i)
     raw = sp.diff(definition, z[j])  # quotient rule, with the sum still unevaluated
     collapsed = collapse(raw, BOUNDS)
@@ -38,7 +38,7 @@ def jacobian() -> Derivation:
         Step("definition", r"Softmax of the logits $z\in\mathbb{R}^K$, entry $i$.",
              sp.Eq(yhat[i], definition)),
         Step("quotient_rule", r"Differentiate with respect to $z_j$ (quotient rule); "
-             r"$\delta_{ij}$ is the Kronecker delta.", sp.Eq(lhs, raw)),
+             r"$[i = j]$ is the Iverson bracket.", sp.Eq(lhs, raw)),
         Step("collapse", r"Only the $k=j$ term of the sum depends on $z_j$.",
              sp.Eq(lhs, collapsed)),
         Step("jacobian", r"Recognise $\hat y_i$ and $\hat y_j$: one formula for $i=j$ and $i\neq j$.",
@@ -60,7 +60,7 @@ def cross_entropy() -> Derivation:
              sp.Eq(E, loss)),
         Step("chain_rule", r"Chain rule through every $\hat y_k$, with the softmax Jacobian.",
              sp.Eq(lhs, chain)),
-        Step("general", r"Collapse the Kronecker delta. This holds for any label row $y$, normalised or not.",
+        Step("general", r"Collapse the Iverson bracket. This holds for any label row $y$, normalised or not.",
              sp.Eq(lhs, general), result=True),
         Step("normalised", r"When the label row sums to one ($\sum_k y_k = 1$: one-hot or soft "
              r"labels), the gradient is prediction minus label.",
