@@ -3,6 +3,7 @@
 Importing :mod:`rnnmath` loads NumPy only; the derivations live in :mod:`rnnmath.derive`
 (SymPy) and are imported on demand.
 """
+from . import cells, heads
 from .clip import clip_elementwise, clip_global_norm, global_norm, gradient_cosine
 from .dynamics import state_jacobian_norms
 from .gated import GatedGradients, gru_gradients, lstm_gradients
@@ -11,6 +12,8 @@ from .numeric import GradientCheck, gradient_check, numerical_gradient, relative
 from .softmax import softmax, softmax_jacobian
 
 __all__ = [
+    "cells",
+    "heads",
     "GatedGradients",
     "GradientCheck",
     "RNNForward",
