@@ -2,10 +2,12 @@
 
 ``python benchmarks/profile_stages.py [WORKLOADS]`` times each statement of
 ``rnnmath.gradients.rnn_gradients`` separately (median of many calls, one thread), by calling the
-same internal functions in the same order with the same arguments.  It reads package internals
-(``rnnmath.gradients._prepare`` and the generated kernels), so it is a diagnostic for whoever
-tunes the generated templates, not part of ``make bench``; if those internals change it says so
-and stops.
+same internal functions in the same order with the same arguments: validation, the cell's
+forward kernel, the output head (logits, loss, its backward), the cell's backward kernel and the
+overflow checks.  It reads package internals (``rnnmath.gradients``, ``Cell._run``,
+``heads._logits``), so it is a diagnostic for whoever tunes the engine, not part of ``make bench``
+(which times the whole call against the bare kernels); if those internals change it says so and
+stops.
 """
 from __future__ import annotations
 
@@ -41,34 +43,46 @@ def median_ms(fn, seconds=0.4, limit=3000):
 
 
 def stages(wl):
+    """The statements of rnn_gradients, each callable on its own with its real inputs."""
     try:
-        from rnnmath import _generated as gen
+        from rnnmath import cells, heads
         from rnnmath import gradients as G
         from rnnmath import validate as check
         prob = G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh")
         Y = G._labels(wl.y, prob, "softmax")
-        project = gen.projection_ids if prob.ids else gen.projection_dense
-        P = project(prob.x, prob.U, prob.b)
-        S = gen.forward_tanh(P, prob.W, prob.s0)
-        Z = gen.logits(S, prob.V, prob.c)
-        _, DO = G._loss(Z, Y, None, "softmax")
         k = check.truncate(wl.truncate)
-        DL = gen.backward(gen.fprime_tanh(S), DO, prob.W, prob.V, k)
-    except (AttributeError, TypeError, ImportError) as e:
-        raise SystemExit(f"rnnmath's internals changed ({e}); update this diagnostic")
-    in_grad = ((lambda: gen.input_gradient_ids(prob.x, DL, prob.U.shape[1])) if prob.ids
-               else (lambda: gen.input_gradient_dense(prob.x, DL)))
+        cell = cells.rnn(prob.activation)
+        xb = prob.x if prob.batched else prob.x[:, None]
+        params = {"U": prob.U, "W": prob.W, "b": prob.b}
+
+        def forward():
+            return cell._run(xb, prob.ids, prob.batched, params, {"s": prob.s0}, checked=False)
+
+        fw = forward()
+        Z = heads._logits(fw.outputs, prob.V, prob.c)
+        loss, DO = heads._loss_kernel(Z, Y, None, "softmax")
+        du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
+        du = du if prob.batched else du[:, None]
+
+        def backward():
+            return cell._backward(fw, du, [0.0], k, checked=False)
+
+        g = backward()
+        results = [*fw.stored.values(), Z, loss, DO, *g.signals.values(), *g.params.values(),
+                   g.state0["s"], dV, dc]
+    except (AttributeError, TypeError, ImportError, KeyError) as e:
+        raise SystemExit(f"rnnmath's internals changed ({e!r}); update this diagnostic")
     return {
         "validation (_prepare, _labels, truncate)":
             lambda: (G._labels(wl.y, G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh"),
                                "softmax"), check.truncate(wl.truncate)),
-        "projection (hoisted U x + b)": lambda: project(prob.x, prob.U, prob.b),
-        "forward time loop": lambda: gen.forward_tanh(P, prob.W, prob.s0),
-        "logits": lambda: gen.logits(S, prob.V, prob.c),
-        "softmax + cross-entropy": lambda: G._loss(Z, Y, None, "softmax"),
-        "backward (F, G, loop or lags)": lambda: gen.backward(gen.fprime_tanh(S), DO, prob.W, prob.V, k),
-        "parameter_gradients (dV dc dW db ds0)": lambda: gen.parameter_gradients(S, DO, DL, prob.W),
-        "input gradient dU": in_grad,
+        "input projection bound (_check_projection)": lambda: G._check_projection(prob, cell),
+        "cell forward (generated kernel)": forward,
+        "logits (head)": lambda: heads._logits(fw.outputs, prob.V, prob.c),
+        "softmax + cross-entropy (head)": lambda: heads._loss_kernel(Z, Y, None, "softmax"),
+        "head backward (doutputs, dV, dc)": lambda: heads.backward(fw.outputs, DO, prob.V),
+        "cell backward (generated kernel)": backward,
+        "overflow checks of every result": lambda: G._all_finite(results),
     }
 
 

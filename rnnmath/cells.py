@@ -213,14 +213,25 @@ class Cell:
         return self._forward(x, ids, batched, p, state0, H)
 
     def _forward(self, x, ids, batched, p, state0, H) -> CellForward:
-        """Forward on validated arrays (used by the one-call functions)."""
+        """Forward on validated x and params; ``state0`` as the user gave it."""
         xb = x if batched else x[:, None]
-        s0, shapes = self._state0(state0, H, xb.shape[1], batched)
+        s0, _ = self._state0(state0, H, xb.shape[1], batched)
+        return self._run(xb, ids, batched, p, s0)
+
+    def _run(self, xb, ids, batched, p, s0, checked=True) -> CellForward:
+        """Forward on validated arrays only: x as (T, B, ...), every initial state an array.
+
+        The one-call functions validate their arguments once and come here directly, so no
+        argument is converted or checked twice.  ``checked=False`` leaves the overflow check of
+        the states to the caller (:meth:`_check_forward`), which then runs it only when one
+        cheap test over all its results fails.
+        """
+        shapes = {s: v.shape for s, v in s0.items()}
         with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
             stored = self.kernels.forward(xb, ids, *p.values(), *s0.values())
         stored = dict(zip(self.kernels.STORED, stored))
-        for s in self.states:
-            check.finite_result(STATE_LABELS.get((self.name, s), f"states {s}_t"), stored[s])
+        if checked:
+            self._check_forward(stored)
         states = {s: stored[s] if batched else stored[s][:, 0] for s in self.states}
         final = {s: v[-1] for s, v in states.items()}
         return CellForward(states[self.output][1:], final, states, stored, xb, ids, batched, p,
@@ -272,15 +283,25 @@ class Cell:
             finals.append(arr)
         return self._backward(fw, du, finals, check.truncate(truncate))
 
-    def _backward(self, fw: CellForward, du, finals, truncate) -> CellGradients:
+    def _check_forward(self, stored: dict) -> None:
+        """Overflowed states raise FloatingPointError naming the first step that overflowed."""
+        for s in self.states:
+            check.finite_result(STATE_LABELS.get((self.name, s), f"states {s}_t"), stored[s])
+
+    def _check_backward(self, signals: dict) -> None:
+        """Exploding signals raise FloatingPointError naming the last step (BPTT runs back)."""
+        for node, g in signals.items():
+            label = SIGNAL_LABELS.get(node, f"gradient signal dE/d{node}_t")
+            check.finite_result(label, g, first=1, backward=True)
+
+    def _backward(self, fw: CellForward, du, finals, truncate, checked=True) -> CellGradients:
+        """Backward on validated arrays; ``checked=False``: see :meth:`_run`."""
         with check.quiet():  # exploding gradients: named below, by step and by parameter
             grads, dx, d0, signals = self.kernels.backward(
                 fw._x, fw._ids, *fw.stored.values(), *fw._params.values(), du, *finals,
                 truncate=truncate)
-        for node, g in signals.items():
-            label = SIGNAL_LABELS.get(node, f"gradient signal dE/d{node}_t")
-            check.finite_result(label, g, first=1,
-                                backward=True)
+        if checked:
+            self._check_backward(signals)
         if dx is not None and not fw._batched:
             dx = dx[:, 0]
         state0 = {}

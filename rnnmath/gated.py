@@ -168,8 +168,8 @@ def _run(prob: _Problem):
     p = prob.p
     cell = cells.lstm() if prob.cell == "lstm" else cells.gru()
     state0 = {"h": prob.h0, "c": prob.c0} if prob.cell == "lstm" else {"h": prob.h0}
-    fw = cell._forward(prob.x, prob.ids, True, {k: p[k] for k in cell.params}, state0,
-                       p["weight_hh"].shape[1])
+    # h0 and c0 were validated by _prepare: straight to the kernels.
+    fw = cell._run(prob.x, prob.ids, True, {k: p[k] for k in cell.params}, state0)
     gates = {k: fw.stored[k] for k in GATES[prob.cell]}
     return cell, fw, gates, heads.logits(fw.outputs, p["V"], p["c"])
 

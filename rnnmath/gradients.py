@@ -124,8 +124,9 @@ def _forward(prob: _Problem):
     """The cell's forward pass and the logits: (cell, CellForward, Z)."""
     cell = cells.rnn(prob.activation)
     _check_projection(prob, cell)
-    fw = cell._forward(prob.x, prob.ids, prob.batched, {"U": prob.U, "W": prob.W, "b": prob.b},
-                       {"s": prob.s0}, prob.W.shape[0])
+    # s0 was validated by _prepare: straight to the kernels, no second conversion.
+    fw = cell._run(prob.x if prob.batched else prob.x[:, None], prob.ids, prob.batched,
+                   {"U": prob.U, "W": prob.W, "b": prob.b}, {"s": prob.s0})
     return cell, fw, heads.logits(fw.outputs, prob.V, prob.c)
 
 
@@ -134,12 +135,16 @@ def _check_projection(prob: _Problem, cell) -> None:
 
     Bounded by max|U| max|x| D + max|b| first, so ordinary inputs cost two maxima."""
     with check.quiet():  # the bound itself may overflow: then the projection is computed
-        scale = np.abs(prob.U).max(initial=0.0) * (1.0 if prob.ids
-                                                     else np.abs(prob.x).max(initial=0.0))
-        if scale * prob.U.shape[1] + np.abs(prob.b).max(initial=0.0) < 1e300:
+        scale = _max_abs(prob.U) * (1.0 if prob.ids else _max_abs(prob.x))
+        if scale * prob.U.shape[1] + _max_abs(prob.b) < 1e300:
             return
         P = cell.kernels._project(prob.x, prob.ids, prob.U) + prob.b
     check.finite_result("input projections U x_t + b", P, first=1)
+
+
+def _max_abs(a) -> float:
+    """max |a| (0 for no entries) from two reductions, without an |a| copy of the array."""
+    return max(a.max(initial=0.0), -a.min(initial=0.0))
 
 
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
@@ -266,15 +271,41 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     Y = _labels(y, prob, output)
     M = _mask(mask, prob)
     k = check.truncate(truncate)
-    # The pieces: cell forward, output head, cell backward with the head's upstream gradient.
-    cell, fw, Z = _forward(prob)
-    loss, DO = heads.loss_and_error(Z, Y, M, output)
-    du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
-    g = cell._backward(fw, du if prob.batched else du[:, None], [0.0], k)
+    # The pieces: cell forward, output head, cell backward with the head's upstream gradient,
+    # on the validated arrays, with their overflow checks deferred to one test at the end.
+    cell = cells.rnn(prob.activation)
+    _check_projection(prob, cell)
+    with check.quiet():  # overflow is named below, by quantity and step
+        fw = cell._run(prob.x if prob.batched else prob.x[:, None], prob.ids, prob.batched,
+                       {"U": prob.U, "W": prob.W, "b": prob.b}, {"s": prob.s0}, checked=False)
+        Z = heads._logits(fw.outputs, prob.V, prob.c)
+        loss, DO = heads._loss_kernel(Z, Y, M, output)
+        du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
+        g = cell._backward(fw, du if prob.batched else du[:, None], [0.0], k, checked=False)
     grads = RNNGradients(loss, g.params["U"], g.params["W"], dV, g.params["b"], dc,
                          g.state0["s"], fw.final, g.x)
-    for name, value in grads.as_dict().items():
-        check.finite_result(f"d{name}", value, first=None)
+    named = [(f"d{name}", value) for name, value in grads.as_dict().items()]
     if grads.dx is not None:
-        check.finite_result("gradient dx", grads.dx, first=None)
+        named.append(("gradient dx", grads.dx))
+    results = [*fw.stored.values(), Z, loss, DO, *g.signals.values(), *(v for _, v in named)]
+    if not _all_finite(results):
+        # Something overflowed: the checks of the pieces, in their order, name the first.
+        cell._check_forward(fw.stored)
+        heads._check_logits(Z)
+        heads._check_loss(loss, DO)
+        cell._check_backward(g.signals)
+        for name, value in named:  # a product over steps can overflow though its factors not
+            check.finite_result(name, value, first=None)
     return grads
+
+
+def _all_finite(arrays) -> bool:
+    """True if every entry of every array is finite: one sum per array, no boolean copies.
+
+    A sum is finite only if all its terms are (NaN and inf propagate); a sum of finite terms
+    that overflows gives False, and the caller's entry-by-entry checks then find nothing."""
+    total = 0.0
+    with check.quiet():
+        for a in arrays:
+            total += np.add.reduce(a, axis=None)
+    return bool(np.isfinite(total))

@@ -71,7 +71,7 @@ def loss_and_error(Z, Y, M, output: str):
     """
     with check.quiet():  # huge masks or label rows: the checks name what overflowed
         loss, DO = _loss_kernel(Z, Y, M, output)
-    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
+    return _check_loss(loss, DO)
 
 
 def _loss_kernel(Z, Y, M, output: str):
@@ -88,10 +88,25 @@ def _loss_kernel(Z, Y, M, output: str):
 def logits(outputs: np.ndarray, V: np.ndarray, c: np.ndarray) -> np.ndarray:
     """:math:`z_t = V h_t + c` for every step, one 2-D product (checked for overflow)."""
     with check.quiet():
-        Z = outputs.reshape(-1, outputs.shape[-1]) @ V.T
-        Z += c
-    return check.finite_result("logits z_t", Z.reshape(outputs.shape[:-1] + (V.shape[0],)),
-                               first=1)
+        Z = _logits(outputs, V, c)
+    return _check_logits(Z)
+
+
+def _logits(outputs, V, c):
+    """The logits unchecked, for a caller that checks all its results at once."""
+    Z = outputs.reshape(-1, outputs.shape[-1]) @ V.T
+    Z += c
+    return Z.reshape(outputs.shape[:-1] + (V.shape[0],))
+
+
+def _check_logits(Z):
+    """Overflowed logits raise FloatingPointError naming the step."""
+    return check.finite_result("logits z_t", Z, first=1)
+
+
+def _check_loss(loss, DO):
+    """(loss, dE/dz), or FloatingPointError naming what overflowed and its step."""
+    return check.finite_result("loss", loss), check.finite_result("dE/dz_t", DO, first=1)
 
 
 def backward(outputs, DO, V):

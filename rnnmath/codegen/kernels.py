@@ -393,6 +393,27 @@ class CellKernels:
         lines = [f"G_{s}[T] = d{s}_final" for s in self.states]
         body = []
         used_tmp = False
+        def accumulate(out, terms, first):
+            """Statements adding ``terms`` into ``out`` in their order (the first one assigns
+            unless ``out`` already holds a sum); True if they need the scratch row ``_t``."""
+            needs_tmp = False
+            for kind, a, b in terms:
+                if kind == "elem":  # coefficient a (None: 1) times signal b
+                    if first:
+                        body.append(f"multiply({a}, {b}, {out})" if a else f"copyto({out}, {b})")
+                    elif a is None:
+                        body.append(f"add({out}, {b}, {out})")
+                    else:
+                        needs_tmp = True
+                        body.extend([f"multiply({a}, {b}, _t)", f"add({out}, _t, {out})"])
+                elif first:  # "prod": signal a times matrix b
+                    body.append(f"dot({a}, {b}, {out})")
+                else:
+                    needs_tmp = True
+                    body.extend([f"dot({a}, {b}, _t)", f"add({out}, _t, {out})"])
+                first = False
+            return needs_tmp
+
         for vec in reversed(c.signals):
             out = signal_name(vec)
             elem, prods = self._term_sources(vec, factor_names, step_name, signal_name)
@@ -403,48 +424,15 @@ class CellKernels:
                 if vec == c.output:
                     loop_vars["du_t"] = "du[::-1]"
                     body.append(f"add({out}, du_t, {out})")
-            for coeff, sig in elem:
-                if first:
-                    body.append(f"multiply({coeff}, {sig}, {out})" if coeff else f"copyto({out}, {sig})")
-                elif coeff is None:
-                    body.append(f"add({out}, {sig}, {out})")
-                else:
-                    used_tmp = True
-                    body.append(f"multiply({coeff}, {sig}, _t)")
-                    body.append(f"add({out}, _t, {out})")
-                first = False
-            for sig, m in prods:
-                if first:
-                    body.append(f"dot({sig}, {m}, {out})")
-                else:
-                    used_tmp = True
-                    body.append(f"dot({sig}, {m}, _t)")
-                    body.append(f"add({out}, _t, {out})")
-                first = False
+            terms = [("elem", *e) for e in elem] + [("prod", *p) for p in prods]
+            used_tmp |= accumulate(out, terms, first)
         for s in self.states:
             out = f"g_{s}_prev"
             loop_vars[out] = f"G_{s}[-2::-1]"
             elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name, signal_name)
             body.append(f"# carry_{s}: what step t sends back to {s}_(t-1)")
-            first = True
-            for sig, m in prods:
-                if first:
-                    body.append(f"dot({sig}, {m}, {out})")
-                else:
-                    used_tmp = True
-                    body.append(f"dot({sig}, {m}, _t)")
-                    body.append(f"add({out}, _t, {out})")
-                first = False
-            for coeff, sig in elem:
-                if first:
-                    body.append(f"multiply({coeff}, {sig}, {out})" if coeff else f"copyto({out}, {sig})")
-                elif coeff is None:
-                    body.append(f"add({out}, {sig}, {out})")
-                else:
-                    used_tmp = True
-                    body.append(f"multiply({coeff}, {sig}, _t)")
-                    body.append(f"add({out}, _t, {out})")
-                first = False
+            terms = [("prod", *p) for p in prods] + [("elem", *e) for e in elem]
+            used_tmp |= accumulate(out, terms, True)
         if used_tmp:
             lines.append("_t = np.empty((B, H))")
         lines.append(local_names(body))
