@@ -270,15 +270,6 @@ def test_sizes_in_fold_titles_are_the_printed_ones(page):
     assert titled, f"{page.path.name}: no check shows a size in its title"
 
 
-def test_renumbering_maps_each_old_entry_once_in_one_pass():
-    for seed, table in RENUMBERED.items():
-        assert sorted(table) == list(range(1, len(table) + 1)), seed
-        assert len(set(table.values())) == len(table), seed
-    text = "[E000.9](errata/seed-000.md#e000-9) [E000.10](errata/seed-000.md#e000-10)"
-    assert renumber(text) == ("[E000.10](errata/seed-000.md#e000-10) "
-                              "[E000.12](errata/seed-000.md#e000-12)")
-
-
 def test_every_page_is_in_the_nav_with_its_subject():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in PAGES:
@@ -286,32 +277,5 @@ def test_every_page_is_in_the_nav_with_its_subject():
         assert f'- "{subject}": errata/{page.path.name}' in nav, subject
 
 
-# Entry numbers of the first errata (45 entries) -> the numbers of the same defects now, for
-# links from other pages written against the old numbering (`--renumber FILE...`, run once).
-RENUMBERED = {
-    "000": {1: 3, 2: 4, 3: 5, 4: 7, 5: 8, 6: 9, 7: 11, 8: 13, 9: 10, 10: 12},
-    "001": {1: 2, 2: 5, 3: 6, 4: 7, 5: 9, 6: 11, 7: 13, 8: 14, 9: 15, 10: 18, 11: 19, 12: 20,
-            13: 21},
-    "002": {1: 4, 2: 5, 3: 7, 4: 12, 5: 13, 6: 14, 7: 16, 8: 17, 9: 19, 10: 21, 11: 23,
-            12: 24},
-    "003": {1: 4, 2: 6, 3: 10, 4: 12, 5: 13},
-    "004": {1: 3, 2: 4, 3: 8, 4: 11, 5: 12},
-}
-OLD_LINK = re.compile(r"\[E(\d{3})\.(\d+)\]\(([^)#]*errata/seed-\d{3}\.md)#e\d{3}-\d+\)")
-
-
-def renumber(text: str) -> str:
-    """Rewrite every `[Ennn.k](...errata/seed-nnn.md#ennn-k)` link from old to new numbers."""
-    def new(m: re.Match) -> str:
-        seed, k = m.group(1), RENUMBERED[m.group(1)][int(m.group(2))]
-        return f"[E{seed}.{k}]({m.group(3)}#e{seed}-{k})"
-    return OLD_LINK.sub(new, text)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--renumber"]:
-        for name in sys.argv[2:]:
-            path = Path(name)
-            path.write_text(renumber(path.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        sys.stdout.write(summary(seed_pages()) + "\n")
+    sys.stdout.write(summary(seed_pages()) + "\n")
