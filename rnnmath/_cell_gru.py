@@ -146,10 +146,34 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     X_e_z = X_eta[..., 1 * H:2 * H]
     X_e_n = X_eta[..., 2 * H:3 * H]
     # local factors of every step, all steps at once
-    K_x_r_h = X_e_n*X_r*(1 - X_n**2)*(1 - X_r)*(1 - X_z)
-    K_x_z_h = X_z*(1 - X_z)*(X_h[:-1] - X_n)
-    K_x_n_h = (1 - X_n**2)*(1 - X_z)
-    K_e_n_h = X_r*(1 - X_n**2)*(1 - X_z)
+    subtract, multiply = np.subtract, np.multiply
+    _k0 = np.empty((T, B, H))
+    K_x_r_h = np.empty((T, B, H))
+    multiply(X_n, X_n, K_x_r_h)
+    subtract(1, K_x_r_h, K_x_r_h)
+    subtract(1, X_r, _k0)
+    multiply(K_x_r_h, _k0, K_x_r_h)
+    subtract(1, X_z, _k0)
+    multiply(K_x_r_h, _k0, K_x_r_h)
+    multiply(K_x_r_h, X_e_n, K_x_r_h)
+    multiply(K_x_r_h, X_r, K_x_r_h)
+    K_x_z_h = np.empty((T, B, H))
+    subtract(1, X_z, K_x_z_h)
+    subtract(X_h[:-1], X_n, _k0)
+    multiply(K_x_z_h, _k0, K_x_z_h)
+    multiply(K_x_z_h, X_z, K_x_z_h)
+    K_x_n_h = np.empty((T, B, H))
+    multiply(X_n, X_n, K_x_n_h)
+    subtract(1, K_x_n_h, K_x_n_h)
+    subtract(1, X_z, _k0)
+    multiply(K_x_n_h, _k0, K_x_n_h)
+    K_e_n_h = np.empty((T, B, H))
+    multiply(X_n, X_n, K_e_n_h)
+    subtract(1, K_e_n_h, K_e_n_h)
+    subtract(1, X_z, _k0)
+    multiply(K_e_n_h, _k0, K_e_n_h)
+    multiply(K_e_n_h, X_r, K_e_n_h)
+    del _k0  # before the loop allocates
     new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
     G_xi = new((T, B, 3 * H))
     G_x_r = G_xi[..., :H]
@@ -159,8 +183,8 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     G_e_r = G_eta[..., :H]
     G_e_z = G_eta[..., 1 * H:2 * H]
     G_e_n = G_eta[..., 2 * H:3 * H]
-    G_h = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
+        G_h = np.empty((T + 1, B, H))
         G_h[T] = dh_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
@@ -183,31 +207,47 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             dot(g_eta, weight_hh, g_h_prev)
             multiply(z, g_h, _t)
             add(g_h_prev, _t, g_h_prev)
+        g_h = du_t = g_e_n = k_e_n_h = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_x_n = k_x_n_h = g_x_z = g_x_r = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
     else:
+        G_h = np.zeros((1, B, H))
+        # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
+        L_xi = np.empty((T, B, 3 * H))
+        L_eta = np.empty((T, B, 3 * H))
+        I_h, C_h = np.empty((T, B, H)), np.empty((T, B, H))  # incoming, carried
         # lag 0: the upstream gradients; the final-state gradients enter at step T
-        inc_h = du.copy()
-        inc_h[-1] += dh_final
+        np.copyto(I_h, du)
+        I_h[-1] += dh_final
+        inc_h = I_h
+        _t = np.empty((T, B, H))  # a second term, before it is added
+        dot, add, multiply = np.dot, np.add, np.multiply
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
+            m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
+            g_xi = L_xi[:n]
+            g_x_r = g_xi[..., :H]
+            g_x_z = g_xi[..., 1 * H:2 * H]
+            g_x_n = g_xi[..., 2 * H:3 * H]
+            g_eta = L_eta[:n]
+            g_e_r = g_eta[..., :H]
+            g_e_z = g_eta[..., 1 * H:2 * H]
+            g_e_n = g_eta[..., 2 * H:3 * H]
             g_h = inc_h
-            G_h[1:n + 1] += g_h
-            g_e_n = K_e_n_h[:n] * g_h
-            G_e_n[:n] += g_e_n
-            g_e_z = K_x_z_h[:n] * g_h
-            G_e_z[:n] += g_e_z
-            g_e_r = K_x_r_h[:n] * g_h
-            G_e_r[:n] += g_e_r
-            g_x_n = K_x_n_h[:n] * g_h
-            G_x_n[:n] += g_x_n
-            g_x_z = K_x_z_h[:n] * g_h
-            G_x_z[:n] += g_x_z
-            g_x_r = K_x_r_h[:n] * g_h
-            G_x_r[:n] += g_x_r
-            g_xi = np.concatenate((g_x_r, g_x_z, g_x_n), axis=-1)
-            g_eta = np.concatenate((g_e_r, g_e_z, g_e_n), axis=-1)
-            carry = X_z[:n] * g_h + _mm(g_eta, weight_hh)
+            multiply(K_e_n_h[:n], g_h, g_e_n)
+            multiply(K_x_z_h[:n], g_h, g_e_z)
+            multiply(K_x_r_h[:n], g_h, g_e_r)
+            multiply(K_x_n_h[:n], g_h, g_x_n)
+            multiply(K_x_z_h[:n], g_h, g_x_z)
+            multiply(K_x_r_h[:n], g_h, g_x_r)
+            G_xi[:n] += g_xi
+            G_eta[:n] += g_eta
+            carry = C_h[:m]
+            dot(_rows(g_eta[:m]), weight_hh, _rows(carry))
+            multiply(X_z[:m], g_h[:m], _t[:m])
+            add(carry, _t[:m], carry)
             G_h[0] += carry[0]  # step 1 sends it to the initial state
-            inc_h = carry[1:]
+            inc_h, I_h, C_h = carry[1:], C_h, I_h  # the next lag writes the other buffer
+        C_h = I_h = L_eta = L_xi = _t = carry = g_e_n = g_e_r = g_e_z = g_eta = g_h = g_x_n = g_x_r = g_x_z = g_xi = inc_h = None  # scratch no longer needed
+    K_x_r_h = K_x_z_h = K_x_n_h = K_e_n_h = None  # scratch no longer needed
     # parameter gradients: one product or sum over all steps
     grads = {
         'weight_ih': _input_gradient(x, ids, G_xi, weight_ih),

@@ -143,20 +143,40 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     """
     T, B, H = du.shape
     # local factors of every step, all steps at once
-    K_a_i_c = X_g*X_i*(1 - X_i)
-    K_a_f_c = X_c[:-1]*X_f*(1 - X_f)
-    K_a_g_c = X_i*(1 - X_g**2)
-    K_a_o_h = X_o*(1 - X_o)*np.tanh(X_c[1:])
-    K_c_h = X_o*(1 - np.tanh(X_c[1:])**2)
+    subtract, multiply, tanh = np.subtract, np.multiply, np.tanh
+    _k0 = np.empty((T, B, H))
+    K_a_i_c = np.empty((T, B, H))
+    subtract(1, X_i, K_a_i_c)
+    multiply(K_a_i_c, X_g, K_a_i_c)
+    multiply(K_a_i_c, X_i, K_a_i_c)
+    K_a_f_c = np.empty((T, B, H))
+    subtract(1, X_f, K_a_f_c)
+    multiply(K_a_f_c, X_c[:-1], K_a_f_c)
+    multiply(K_a_f_c, X_f, K_a_f_c)
+    K_a_g_c = np.empty((T, B, H))
+    multiply(X_g, X_g, K_a_g_c)
+    subtract(1, K_a_g_c, K_a_g_c)
+    multiply(K_a_g_c, X_i, K_a_g_c)
+    K_a_o_h = np.empty((T, B, H))
+    subtract(1, X_o, K_a_o_h)
+    tanh(X_c[1:], _k0)
+    multiply(K_a_o_h, _k0, K_a_o_h)
+    multiply(K_a_o_h, X_o, K_a_o_h)
+    K_c_h = np.empty((T, B, H))
+    tanh(X_c[1:], K_c_h)
+    multiply(K_c_h, K_c_h, K_c_h)
+    subtract(1, K_c_h, K_c_h)
+    multiply(K_c_h, X_o, K_c_h)
+    del _k0  # before the loop allocates
     new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
     G_A = new((T, B, 4 * H))
     G_a_i = G_A[..., :H]
     G_a_f = G_A[..., 1 * H:2 * H]
     G_a_g = G_A[..., 2 * H:3 * H]
     G_a_o = G_A[..., 3 * H:4 * H]
-    G_c = new((T + 1, B, H))
-    G_h = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
+        G_h = np.empty((T + 1, B, H))
+        G_c = np.empty((T + 1, B, H))
         G_h[T] = dh_final
         G_c[T] = dc_final
         _t = np.empty((B, H))
@@ -179,33 +199,50 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
             dot(g_A, weight_hh, g_h_prev)
             # carry_c: what step t sends back to c_(t-1)
             multiply(f, g_c, g_c_prev)
+        g_h = du_t = g_c = k_c_h = g_a_o = k_a_o_h = g_a_g = k_a_g_c = g_a_f = k_a_f_c = g_a_i = k_a_i_c = g_h_prev = g_A = g_c_prev = f = _t = None  # scratch no longer needed
     else:
+        G_h = np.zeros((1, B, H))
+        G_c = np.zeros((1, B, H))
+        # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
+        L_A = np.empty((T, B, 4 * H))
+        L_c = np.empty((T, B, H))
+        I_h = C_h = np.empty((T, B, H))  # incoming, then carried
+        I_c = C_c = np.empty((T, B, H))  # incoming, then carried
         # lag 0: the upstream gradients; the final-state gradients enter at step T
-        inc_h = du.copy()
-        inc_h[-1] += dh_final
-        inc_c = np.zeros((T, B, H))
-        inc_c[-1] += dc_final
+        np.copyto(I_h, du)
+        I_h[-1] += dh_final
+        inc_h = I_h
+        I_c[:-1] = 0.0
+        I_c[-1] = dc_final
+        inc_c = I_c
+        dot, add, multiply = np.dot, np.add, np.multiply
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
+            m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
+            g_A = L_A[:n]
+            g_a_i = g_A[..., :H]
+            g_a_f = g_A[..., 1 * H:2 * H]
+            g_a_g = g_A[..., 2 * H:3 * H]
+            g_a_o = g_A[..., 3 * H:4 * H]
             g_h = inc_h
-            G_h[1:n + 1] += g_h
-            g_c = inc_c + K_c_h[:n] * g_h
-            G_c[1:n + 1] += g_c
-            g_a_o = K_a_o_h[:n] * g_h
-            G_a_o[:n] += g_a_o
-            g_a_g = K_a_g_c[:n] * g_c
-            G_a_g[:n] += g_a_g
-            g_a_f = K_a_f_c[:n] * g_c
-            G_a_f[:n] += g_a_f
-            g_a_i = K_a_i_c[:n] * g_c
-            G_a_i[:n] += g_a_i
-            g_A = np.concatenate((g_a_i, g_a_f, g_a_g, g_a_o), axis=-1)
-            carry = _mm(g_A, weight_hh)
+            g_c = L_c[:n]
+            multiply(K_c_h[:n], g_h, g_c)
+            add(g_c, inc_c, g_c)
+            multiply(K_a_o_h[:n], g_h, g_a_o)
+            multiply(K_a_g_c[:n], g_c, g_a_g)
+            multiply(K_a_f_c[:n], g_c, g_a_f)
+            multiply(K_a_i_c[:n], g_c, g_a_i)
+            G_A[:n] += g_A
+            carry = C_h[:m]
+            dot(_rows(g_A[:m]), weight_hh, _rows(carry))
             G_h[0] += carry[0]  # step 1 sends it to the initial state
             inc_h = carry[1:]
-            carry = X_f[:n] * g_c
+            carry = C_c[:m]
+            multiply(X_f[:m], g_c[:m], carry)
             G_c[0] += carry[0]  # step 1 sends it to the initial state
             inc_c = carry[1:]
+        C_c = C_h = I_c = I_h = L_A = L_c = carry = g_A = g_a_f = g_a_g = g_a_i = g_a_o = g_c = g_h = inc_c = inc_h = None  # scratch no longer needed
+    K_a_i_c = K_a_f_c = K_a_g_c = K_a_o_h = K_c_h = None  # scratch no longer needed
     # parameter gradients: one product or sum over all steps
     grads = {
         'weight_ih': _input_gradient(x, ids, G_A, weight_ih),

@@ -107,11 +107,13 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     """
     T, B, H = du.shape
     # local factors of every step, all steps at once
-    K_a_s = (X_s[1:] > 0)
+    greater = np.greater
+    K_a_s = np.empty((T, B, H))
+    greater(X_s[1:], 0, K_a_s)
     new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
     G_a = new((T, B, H))
-    G_s = new((T + 1, B, H))
     if truncate is None or truncate >= T - 1:
+        G_s = np.empty((T + 1, B, H))
         G_s[T] = ds_final
         dot, add, multiply = np.dot, np.add, np.multiply
         for g_s, du_t, g_a, k_a_s, g_s_prev in zip(G_s[:0:-1], du[::-1], G_a[::-1], K_a_s[::-1], G_s[-2::-1]):
@@ -121,19 +123,30 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
             multiply(k_a_s, g_s, g_a)
             # carry_s: what step t sends back to s_(t-1)
             dot(g_a, W, g_s_prev)
+        g_s = du_t = g_a = k_a_s = g_s_prev = None  # scratch no longer needed
     else:
+        G_s = np.zeros((1, B, H))
+        # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
+        L_a = np.empty((T, B, H))
+        I_s = C_s = np.empty((T, B, H))  # incoming, then carried
         # lag 0: the upstream gradients; the final-state gradients enter at step T
-        inc_s = du.copy()
-        inc_s[-1] += ds_final
+        np.copyto(I_s, du)
+        I_s[-1] += ds_final
+        inc_s = I_s
+        dot, multiply = np.dot, np.multiply
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
+            m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
+            g_a = L_a[:n]
             g_s = inc_s
-            G_s[1:n + 1] += g_s
-            g_a = K_a_s[:n] * g_s
+            multiply(K_a_s[:n], g_s, g_a)
             G_a[:n] += g_a
-            carry = _mm(g_a, W)
+            carry = C_s[:m]
+            dot(_rows(g_a[:m]), W, _rows(carry))
             G_s[0] += carry[0]  # step 1 sends it to the initial state
             inc_s = carry[1:]
+        C_s = I_s = L_a = carry = g_a = g_s = inc_s = None  # scratch no longer needed
+    K_a_s = None  # scratch no longer needed
     # parameter gradients: one product or sum over all steps
     grads = {
         'U': _input_gradient(x, ids, G_a, U),

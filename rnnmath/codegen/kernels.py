@@ -16,6 +16,8 @@ lag ``j`` carries the error of :math:`E_{t+j}` back to step :math:`t`.
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..derive.cell import Cell, Elementwise, Product
@@ -323,7 +325,10 @@ class CellKernels:
                 for i, blk in enumerate(n.blocks):
                     L.append(f"{IND}X_{blk} = X_{n.name}{_block(i)}")
         arr = ArrayPrinter(full)
-        L.append(f"{IND}# local factors of every step, all steps at once")
+        # Each factor is computed into its own array by ufunc calls with out= (scratch arrays for
+        # nested subexpressions): an array expression would allocate a temporary per operation.
+        factors: list[str] = []
+        scratch = 0
         for vec in signals + [f"{s}_prev" for s in self.states] + list(c.elementwise_params):
             for sig_, k in c.paths(vec).items():
                 if k.is_Number or (k.is_Symbol and (k.name in c.shapes or k.name in full)):
@@ -333,7 +338,21 @@ class CellKernels:
                     continue
                 name = by_expr[k] = f"K_{vec}_{sig_}"
                 factor_names[(vec, sig_)] = name
-                L.append(f"{IND}{name} = {arr.doprint(k)}")
+                pr = InPlacePrinter(full, scratch="_k")
+                try:
+                    if k.has(_sigmoid_class()):  # the in-place sigmoid may overflow: the stable one
+                        raise TypeError(k)
+                    factors += [f"{name} = np.empty((T, B, H))", *pr.assign(k, name)]
+                    scratch = max(scratch, pr.depth)
+                except TypeError:  # no in-place form: one array expression
+                    factors.append(f"{name} = {arr.doprint(k)}")
+        L.append(f"{IND}# local factors of every step, all steps at once")
+        if factors:
+            L.append(f"{IND}{local_names(factors)}")
+            L += [f"{IND}_k{i} = np.empty((T, B, H))" for i in range(scratch)]
+            L += [IND + f for f in factors]
+            if scratch:
+                L.append(f"{IND}del {', '.join(f'_k{i}' for i in range(scratch))}  # before the loop allocates")
         # Storage of the signals
         # Every entry is written by the loop; the lags accumulate into zeros.
         L.append(f"{IND}new = np.empty if truncate is None or truncate >= T - 1 else np.zeros")
@@ -342,16 +361,21 @@ class CellKernels:
             for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
                 L.append(f"{IND}G_{blk} = G_{n.name}{_block(i)}")
         for v in signals:
-            carried = any(c.adjoint(f"{v}_prev")) if v in self.states else True
-            alloc = "new" if carried else "np.zeros"  # nothing carried: row t-1 stays zero
-            if v in self.states:
-                L.append(f"{IND}G_{v} = {alloc}((T + 1, B, H))")
-            elif v not in sizes:
+            if v not in self.states and v not in sizes:
                 L.append(f"{IND}G_{v} = new((T, B, H))")
         L.append(f"{IND}if truncate is None or truncate >= T - 1:")
+        for v in self.states:
+            carried = any(c.adjoint(f"{v}_prev"))
+            alloc = "np.empty" if carried else "np.zeros"  # nothing carried: row t-1 stays zero
+            L.append(f"{IND * 2}G_{v} = {alloc}((T + 1, B, H))")
         L += self._loop(factor_names, IND * 2)
         L.append(f"{IND}else:")
+        read = self.state_rows_read()
+        for v in self.states:  # only row 0 (the initial state) unless a gradient reads every step
+            L.append(f"{IND * 2}G_{v} = np.zeros(({'T + 1' if v in read else '1'}, B, H))")
         L += self._lags(factor_names, IND * 2)
+        if by_expr:
+            L.append(f"{IND}{_release(list(by_expr.values()))}")
         L += self._gradients()
         return "\n".join(L) + "\n"
 
@@ -439,46 +463,129 @@ class CellKernels:
         vars_, arrays = _used(loop_vars, body)
         lines.append(f"for {', '.join(vars_)} in zip({', '.join(arrays)}):")
         lines += [IND + b for b in body]
+        lines.append(_release(list(vars_) + (["_t"] if used_tmp else [])))
         return [ind + line for line in lines]
 
     def _lags(self, factor_names, ind) -> list[str]:
-        """Truncated: every step at once, one lag at a time (same formulas as the loop)."""
+        """Truncated: every step at once, one lag at a time (same formulas as the loop).
+
+        Every lag writes into buffers allocated once per call, a contiguous prefix of n steps each
+        (``np.multiply``/``np.dot`` with ``out=``): per-lag temporaries of T x B x H would go back
+        to the allocator and be page-faulted in again at every lag.  A state's carry alternates
+        between two buffers, since the next lag reads the previous carry while it writes the new.
+        """
         c = self.cell
+        rows_read = self.state_rows_read()
 
-        def step_name(array, var=None):
-            return f"{array}[:n]"
+        def step_name(rows):
+            return lambda array, var=None: f"{array}[:{rows}]"
 
-        def signal_name(sig):
-            return f"g_{sig}"
+        def signal_name(rows):
+            return lambda sig: f"g_{sig}" if rows == "n" else f"g_{sig}[:{rows}]"
 
-        lines = ["# lag 0: the upstream gradients; the final-state gradients enter at step T"]
-        for s in self.states:
-            lines.append(f"inc_{s} = du.copy()" if s == c.output else f"inc_{s} = np.zeros((T, B, H))")
-            lines.append(f"inc_{s}[-1] += d{s}_final")
-        lines.append("for j in range(truncate + 1):")
-        body = ["n = T - j  # steps 1..n receive the errors that travelled j steps"]
-        for vec in reversed(c.signals):
-            elem, prods = self._term_sources(vec, factor_names, step_name, signal_name)
-            terms = [f"inc_{vec}"] if vec in self.states else []
-            terms += [f"{co} * {sg}" if co else sg for co, sg in elem]
-            terms += [f"_mm({sg}, {m})" for sg, m in prods]
-            body.append(f"g_{vec} = {' + '.join(terms) if terms else 'np.zeros((n, B, H))'}")
+        lines = ["# lag buffers: prefixes of n steps are written in place, nothing is allocated per lag"]
+        own = []  # signals that need storage of their own (not just the incoming carry)
+        for vec in c.signals:
             blk = c.block_of(vec)
-            if blk is None or len(blk[0].blocks) == 1:
-                body.append(f"G_{vec}[{'1:n + 1' if vec in self.states else ':n'}] += g_{vec}")
-            else:
-                body.append(f"G_{vec}[:n] += g_{vec}")
+            if blk is not None:
+                continue
+            elem, prods = self._term_sources(vec, factor_names, step_name("n"), signal_name("n"))
+            if vec not in self.states or elem or prods:
+                own.append(vec)
         for n in c.products:
-            if len(n.blocks) > 1:
-                body.append(f"g_{n.name} = np.concatenate(({', '.join('g_' + b for b in n.blocks)}), axis=-1)")
+            lines.append(f"L_{n.name} = np.empty((T, B, {_rows_src(n.rows)}))")
+        lines += [f"L_{v} = np.empty((T, B, H))" for v in own]
+        # A state's carry overwrites its incoming errors unless a carry still reads them after
+        # that: the state's signal is the incoming array itself and some carry term reads it.
+        read_by_carries = {sig for s in self.states for sig in c.paths(f"{s}_prev")}
+        one_buffer = {s for s in self.states if s in own or s not in read_by_carries}
         for s in self.states:
-            elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name, signal_name)
-            terms = [f"{co} * {sg}" if co else sg for co, sg in elem] + [f"_mm({sg}, {m})" for sg, m in prods]
-            body.append(f"carry = {' + '.join(terms) if terms else 'np.zeros((n, B, H))'}")
+            if s in one_buffer:
+                lines.append(f"I_{s} = C_{s} = np.empty((T, B, H))  # incoming, then carried")
+            else:
+                lines.append(f"I_{s}, C_{s} = np.empty((T, B, H)), np.empty((T, B, H))  # incoming, carried")
+        lines.append("# lag 0: the upstream gradients; the final-state gradients enter at step T")
+        for s in self.states:
+            if s == c.output:
+                lines.append(f"np.copyto(I_{s}, du)")
+            else:
+                lines.append(f"I_{s}[:-1] = 0.0")
+            lines.append(f"I_{s}[-1] {'+' if s == c.output else ''}= d{s}_final")
+            lines.append(f"inc_{s} = I_{s}")
+        body = ["n = T - j  # steps 1..n receive the errors that travelled j steps",
+                "m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state"]
+        calls: list[str] = []
+
+        def accumulate(out, rows, terms):
+            """``out`` = the sum of ``terms`` in their order: ("elem", coefficient or None for 1,
+            signal) or ("prod", signal, matrix); a term after the first goes through ``_t``."""
+            first = True
+            for kind, a, b in terms:
+                if kind == "elem" and a is None:
+                    calls.append(f"copyto({out}, {b})" if first else f"add({out}, {b}, {out})")
+                else:
+                    target = out if first else f"_t[:{rows}]"
+                    calls.append(f"multiply({a}, {b}, {target})" if kind == "elem"
+                                 else f"dot(_rows({a}), {b}, _rows({target}))")
+                    if not first:
+                        calls.append(f"add({out}, {target}, {out})")
+                first = False
+            if first:  # no term at all
+                calls.append(f"{out}[...] = 0.0")
+
+        for n in c.products:
+            body.append(f"g_{n.name} = L_{n.name}[:n]")
+            for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
+                body.append(f"g_{blk} = g_{n.name}{_block(i)}")
+        for vec in reversed(c.signals):
+            elem, prods = self._term_sources(vec, factor_names, step_name("n"), signal_name("n"))
+            terms = [("elem", *e) for e in elem] + [("prod", *p) for p in prods]
+            if vec in self.states:
+                if vec in own:
+                    terms.append(("elem", None, f"inc_{vec}"))
+                else:  # nothing but what arrives: read it where it is
+                    body.append(f"g_{vec} = inc_{vec}")
+            if vec in own:
+                body.append(f"g_{vec} = L_{vec}[:n]")
+            if vec in own or vec not in self.states:
+                calls.clear()
+                accumulate(f"g_{vec}", "n", terms)
+                body += calls
+            if vec in self.states:
+                if vec in rows_read:  # an elementwise parameter's gradient reads every step
+                    body.append(f"G_{vec}[1:n + 1] += g_{vec}")
+            elif c.block_of(vec) is None:
+                body.append(f"G_{vec}[:n] += g_{vec}")
+        for n in c.products:  # all blocks of a product node in one call
+            body.append(f"G_{n.name}[:n] += g_{n.name}")
+        for s in self.states:
+            elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name("m"), signal_name("m"))
+            body.append(f"carry = C_{s}[:m]")
+            calls.clear()
+            accumulate("carry", "m", [("prod", *p) for p in prods] + [("elem", *e) for e in elem])
+            body += calls
             body.append(f"G_{s}[0] += carry[0]  # step 1 sends it to the initial state")
-            body.append(f"inc_{s} = carry[1:]")
+            if s in one_buffer:
+                body.append(f"inc_{s} = carry[1:]")
+            else:
+                body.append(f"inc_{s}, I_{s}, C_{s} = carry[1:], C_{s}, I_{s}  # the next lag writes the other buffer")
+        if any("_t[" in b for b in body):
+            lines.append("_t = np.empty((T, B, H))  # a second term, before it is added")
+        lines.append(local_names(body))
+        lines.append("for j in range(truncate + 1):")
         lines += [IND + b for b in body]
+        scratch = set()  # every name the branch binds: buffers and views of them
+        for line in lines[1:]:
+            for target in line.split("  #")[0].strip().split(" = ")[:-1]:
+                scratch |= {v for v in target.split(", ") if v.isidentifier()}
+        lines.append(_release(sorted(scratch - {"n", "m", *NUMPY_CALLS})))
         return [ind + line for line in lines]
+
+    def state_rows_read(self) -> set:
+        """States whose signal is read at every step after the loop (by an elementwise parameter's
+        gradient); the others are only needed at step 0, for the initial-state gradient."""
+        c = self.cell
+        return {sig for p in c.elementwise_params for sig in c.paths(p) if sig in self.states}
 
     def _gradients(self) -> list[str]:
         c = self.cell
@@ -511,10 +618,16 @@ class CellKernels:
 
 def _used(loop_vars: dict, body: list[str]):
     """(variables, arrays) of the loop, keeping only the variables the body reads or writes."""
-    import re
     words = set(re.findall(r"\w+", "\n".join(b for b in body if not b.startswith("#"))))
     kept = [(v, a) for v, a in loop_vars.items() if v in words]
     return tuple(v for v, _ in kept), tuple(a for _, a in kept)
+
+
+def _release(names) -> str:
+    """Drop the references to scratch arrays (and views of them) before the gradients allocate:
+    the peak memory of a call is then the larger of the two phases, not their sum, and memory
+    the allocator gives back to the system is page-faulted in again at every call."""
+    return f"{' = '.join(names)} = None  # scratch no longer needed"
 
 
 def _block(i: int) -> str:
