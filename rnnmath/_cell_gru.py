@@ -145,6 +145,14 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     X_e_r = X_eta[..., :H]
     X_e_z = X_eta[..., 1 * H:2 * H]
     X_e_n = X_eta[..., 2 * H:3 * H]
+    G_xi = np.empty((T, B, 3 * H))
+    G_x_r = G_xi[..., :H]
+    G_x_z = G_xi[..., 1 * H:2 * H]
+    G_x_n = G_xi[..., 2 * H:3 * H]
+    G_eta = np.empty((T, B, 3 * H))
+    G_e_r = G_eta[..., :H]
+    G_e_z = G_eta[..., 1 * H:2 * H]
+    G_e_n = G_eta[..., 2 * H:3 * H]
     # local factors of every step, all steps at once
     subtract, multiply = np.subtract, np.multiply
     _k0 = np.empty((T, B, H))
@@ -162,43 +170,35 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     subtract(X_h[:-1], X_n, _k0)
     multiply(K_x_z_h, _k0, K_x_z_h)
     multiply(K_x_z_h, X_z, K_x_z_h)
-    K_x_n_h = np.empty((T, B, H))
+    K_x_n_h = G_x_n
     multiply(X_n, X_n, K_x_n_h)
     subtract(1, K_x_n_h, K_x_n_h)
     subtract(1, X_z, _k0)
     multiply(K_x_n_h, _k0, K_x_n_h)
-    K_e_n_h = np.empty((T, B, H))
+    K_e_n_h = G_e_n
     multiply(X_n, X_n, K_e_n_h)
     subtract(1, K_e_n_h, K_e_n_h)
     subtract(1, X_z, _k0)
     multiply(K_e_n_h, _k0, K_e_n_h)
     multiply(K_e_n_h, X_r, K_e_n_h)
     del _k0  # before the loop allocates
-    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
-    G_xi = new((T, B, 3 * H))
-    G_x_r = G_xi[..., :H]
-    G_x_z = G_xi[..., 1 * H:2 * H]
-    G_x_n = G_xi[..., 2 * H:3 * H]
-    G_eta = new((T, B, 3 * H))
-    G_e_r = G_eta[..., :H]
-    G_e_z = G_eta[..., 1 * H:2 * H]
-    G_e_n = G_eta[..., 2 * H:3 * H]
     if truncate is None or truncate >= T - 1:
-        G_h = np.empty((T + 1, B, H))
-        G_h[T] = dh_final
+        G_h = np.empty((2, B, H))
+        _rows_h = [G_h[T % 2], G_h[1 - T % 2]] * (T // 2 + 1)
+        G_h[T % 2] = dh_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_h, du_t, g_e_n, k_e_n_h, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_x_n, k_x_n_h, g_x_z, g_x_r, g_h_prev, z, g_eta in zip(G_h[:0:-1], du[::-1], G_e_n[::-1], K_e_n_h[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_x_n[::-1], K_x_n_h[::-1], G_x_z[::-1], G_x_r[::-1], G_h[-2::-1], X_z[::-1], G_eta[::-1]):
+        for g_h, du_t, g_e_n, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_x_n, g_x_z, g_x_r, g_h_prev, z, g_eta in zip(_rows_h, du[::-1], G_e_n[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_x_n[::-1], G_x_z[::-1], G_x_r[::-1], _rows_h[1:], X_z[::-1], G_eta[::-1]):
             # bar_h
             add(g_h, du_t, g_h)
             # bar_e_n
-            multiply(k_e_n_h, g_h, g_e_n)
+            multiply(g_e_n, g_h, g_e_n)
             # bar_e_z
             multiply(k_x_z_h, g_h, g_e_z)
             # bar_e_r
             multiply(k_x_r_h, g_h, g_e_r)
             # bar_x_n
-            multiply(k_x_n_h, g_h, g_x_n)
+            multiply(g_x_n, g_h, g_x_n)
             # bar_x_z
             multiply(k_x_z_h, g_h, g_x_z)
             # bar_x_r
@@ -207,9 +207,17 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             dot(g_eta, weight_hh, g_h_prev)
             multiply(z, g_h, _t)
             add(g_h_prev, _t, g_h_prev)
-        g_h = du_t = g_e_n = k_e_n_h = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_x_n = k_x_n_h = g_x_z = g_x_r = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
+        g_h = du_t = g_e_n = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_x_n = g_x_z = g_x_r = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
     else:
         G_h = np.zeros((1, B, H))
+        G_xi = np.empty((T, B, 3 * H))
+        G_x_r = G_xi[..., :H]
+        G_x_z = G_xi[..., 1 * H:2 * H]
+        G_x_n = G_xi[..., 2 * H:3 * H]
+        G_eta = np.empty((T, B, 3 * H))
+        G_e_r = G_eta[..., :H]
+        G_e_z = G_eta[..., 1 * H:2 * H]
+        G_e_n = G_eta[..., 2 * H:3 * H]
         # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
         L_xi = np.empty((T, B, 3 * H))
         L_eta = np.empty((T, B, 3 * H))
@@ -223,11 +231,11 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
             m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
-            g_xi = L_xi[:n]
+            g_xi = L_xi[:n] if j else G_xi  # lag 0 writes G itself
             g_x_r = g_xi[..., :H]
             g_x_z = g_xi[..., 1 * H:2 * H]
             g_x_n = g_xi[..., 2 * H:3 * H]
-            g_eta = L_eta[:n]
+            g_eta = L_eta[:n] if j else G_eta  # lag 0 writes G itself
             g_e_r = g_eta[..., :H]
             g_e_z = g_eta[..., 1 * H:2 * H]
             g_e_n = g_eta[..., 2 * H:3 * H]
@@ -238,8 +246,10 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             multiply(K_x_n_h[:n], g_h, g_x_n)
             multiply(K_x_z_h[:n], g_h, g_x_z)
             multiply(K_x_r_h[:n], g_h, g_x_r)
-            G_xi[:n] += g_xi
-            G_eta[:n] += g_eta
+            if j:
+                G_xi[:n] += g_xi
+            if j:
+                G_eta[:n] += g_eta
             carry = C_h[:m]
             dot(_rows(g_eta[:m]), weight_hh, _rows(carry))
             multiply(X_z[:m], g_h[:m], _t[:m])

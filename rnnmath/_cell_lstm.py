@@ -142,22 +142,27 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     gradients, dict of dE/d(product node) at every step (T, B, rows)).
     """
     T, B, H = du.shape
+    G_A = np.empty((T, B, 4 * H))
+    G_a_i = G_A[..., :H]
+    G_a_f = G_A[..., 1 * H:2 * H]
+    G_a_g = G_A[..., 2 * H:3 * H]
+    G_a_o = G_A[..., 3 * H:4 * H]
     # local factors of every step, all steps at once
     subtract, multiply, tanh = np.subtract, np.multiply, np.tanh
     _k0 = np.empty((T, B, H))
-    K_a_i_c = np.empty((T, B, H))
+    K_a_i_c = G_a_i
     subtract(1, X_i, K_a_i_c)
     multiply(K_a_i_c, X_g, K_a_i_c)
     multiply(K_a_i_c, X_i, K_a_i_c)
-    K_a_f_c = np.empty((T, B, H))
+    K_a_f_c = G_a_f
     subtract(1, X_f, K_a_f_c)
     multiply(K_a_f_c, X_c[:-1], K_a_f_c)
     multiply(K_a_f_c, X_f, K_a_f_c)
-    K_a_g_c = np.empty((T, B, H))
+    K_a_g_c = G_a_g
     multiply(X_g, X_g, K_a_g_c)
     subtract(1, K_a_g_c, K_a_g_c)
     multiply(K_a_g_c, X_i, K_a_g_c)
-    K_a_o_h = np.empty((T, B, H))
+    K_a_o_h = G_a_o
     subtract(1, X_o, K_a_o_h)
     tanh(X_c[1:], _k0)
     multiply(K_a_o_h, _k0, K_a_o_h)
@@ -168,41 +173,42 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     subtract(1, K_c_h, K_c_h)
     multiply(K_c_h, X_o, K_c_h)
     del _k0  # before the loop allocates
-    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
-    G_A = new((T, B, 4 * H))
-    G_a_i = G_A[..., :H]
-    G_a_f = G_A[..., 1 * H:2 * H]
-    G_a_g = G_A[..., 2 * H:3 * H]
-    G_a_o = G_A[..., 3 * H:4 * H]
     if truncate is None or truncate >= T - 1:
-        G_h = np.empty((T + 1, B, H))
-        G_c = np.empty((T + 1, B, H))
-        G_h[T] = dh_final
-        G_c[T] = dc_final
+        G_h = np.empty((2, B, H))
+        _rows_h = [G_h[T % 2], G_h[1 - T % 2]] * (T // 2 + 1)
+        G_c = np.empty((2, B, H))
+        _rows_c = [G_c[T % 2], G_c[1 - T % 2]] * (T // 2 + 1)
+        G_h[T % 2] = dh_final
+        G_c[T % 2] = dc_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_h, du_t, g_c, k_c_h, g_a_o, k_a_o_h, g_a_g, k_a_g_c, g_a_f, k_a_f_c, g_a_i, k_a_i_c, g_h_prev, g_A, g_c_prev, f in zip(G_h[:0:-1], du[::-1], G_c[:0:-1], K_c_h[::-1], G_a_o[::-1], K_a_o_h[::-1], G_a_g[::-1], K_a_g_c[::-1], G_a_f[::-1], K_a_f_c[::-1], G_a_i[::-1], K_a_i_c[::-1], G_h[-2::-1], G_A[::-1], G_c[-2::-1], X_f[::-1]):
+        for g_h, du_t, g_c, k_c_h, g_a_o, g_a_g, g_a_f, g_a_i, g_h_prev, g_A, g_c_prev, f in zip(_rows_h, du[::-1], _rows_c, K_c_h[::-1], G_a_o[::-1], G_a_g[::-1], G_a_f[::-1], G_a_i[::-1], _rows_h[1:], G_A[::-1], _rows_c[1:], X_f[::-1]):
             # bar_h
             add(g_h, du_t, g_h)
             # bar_c
             multiply(k_c_h, g_h, _t)
             add(g_c, _t, g_c)
             # bar_a_o
-            multiply(k_a_o_h, g_h, g_a_o)
+            multiply(g_a_o, g_h, g_a_o)
             # bar_a_g
-            multiply(k_a_g_c, g_c, g_a_g)
+            multiply(g_a_g, g_c, g_a_g)
             # bar_a_f
-            multiply(k_a_f_c, g_c, g_a_f)
+            multiply(g_a_f, g_c, g_a_f)
             # bar_a_i
-            multiply(k_a_i_c, g_c, g_a_i)
+            multiply(g_a_i, g_c, g_a_i)
             # carry_h: what step t sends back to h_(t-1)
             dot(g_A, weight_hh, g_h_prev)
             # carry_c: what step t sends back to c_(t-1)
             multiply(f, g_c, g_c_prev)
-        g_h = du_t = g_c = k_c_h = g_a_o = k_a_o_h = g_a_g = k_a_g_c = g_a_f = k_a_f_c = g_a_i = k_a_i_c = g_h_prev = g_A = g_c_prev = f = _t = None  # scratch no longer needed
+        g_h = du_t = g_c = k_c_h = g_a_o = g_a_g = g_a_f = g_a_i = g_h_prev = g_A = g_c_prev = f = _t = None  # scratch no longer needed
     else:
         G_h = np.zeros((1, B, H))
         G_c = np.zeros((1, B, H))
+        G_A = np.empty((T, B, 4 * H))
+        G_a_i = G_A[..., :H]
+        G_a_f = G_A[..., 1 * H:2 * H]
+        G_a_g = G_A[..., 2 * H:3 * H]
+        G_a_o = G_A[..., 3 * H:4 * H]
         # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
         L_A = np.empty((T, B, 4 * H))
         L_c = np.empty((T, B, H))
@@ -219,7 +225,7 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
             m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
-            g_A = L_A[:n]
+            g_A = L_A[:n] if j else G_A  # lag 0 writes G itself
             g_a_i = g_A[..., :H]
             g_a_f = g_A[..., 1 * H:2 * H]
             g_a_g = g_A[..., 2 * H:3 * H]
@@ -232,15 +238,17 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
             multiply(K_a_g_c[:n], g_c, g_a_g)
             multiply(K_a_f_c[:n], g_c, g_a_f)
             multiply(K_a_i_c[:n], g_c, g_a_i)
-            G_A[:n] += g_A
-            carry = C_h[:m]
-            dot(_rows(g_A[:m]), weight_hh, _rows(carry))
-            G_h[0] += carry[0]  # step 1 sends it to the initial state
-            inc_h = carry[1:]
+            if j:
+                G_A[:n] += g_A
+            if j < truncate:  # what the next lag receives: steps 2..n send it back
+                carry = C_h[:n - 1]
+                dot(_rows(g_A[1:]), weight_hh, _rows(carry))
+                inc_h = carry
             carry = C_c[:m]
             multiply(X_f[:m], g_c[:m], carry)
             G_c[0] += carry[0]  # step 1 sends it to the initial state
             inc_c = carry[1:]
+        G_h[0] = G_A[0] @ weight_hh  # step 1's carry, summed over the lags
         C_c = C_h = I_c = I_h = L_A = L_c = carry = g_A = g_a_f = g_a_g = g_a_i = g_a_o = g_c = g_h = inc_c = inc_h = None  # scratch no longer needed
     K_a_i_c = K_a_f_c = K_a_g_c = K_a_o_h = K_c_h = None  # scratch no longer needed
     # parameter gradients: one product or sum over all steps

@@ -106,27 +106,28 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     gradients, dict of dE/d(product node) at every step (T, B, rows)).
     """
     T, B, H = du.shape
+    G_a = np.empty((T, B, H))
     # local factors of every step, all steps at once
     subtract, multiply = np.subtract, np.multiply
-    K_a_s = np.empty((T, B, H))
+    K_a_s = G_a
     multiply(X_s[1:], X_s[1:], K_a_s)
     subtract(1, K_a_s, K_a_s)
-    new = np.empty if truncate is None or truncate >= T - 1 else np.zeros
-    G_a = new((T, B, H))
     if truncate is None or truncate >= T - 1:
-        G_s = np.empty((T + 1, B, H))
-        G_s[T] = ds_final
+        G_s = np.empty((2, B, H))
+        _rows_s = [G_s[T % 2], G_s[1 - T % 2]] * (T // 2 + 1)
+        G_s[T % 2] = ds_final
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_s, du_t, g_a, k_a_s, g_s_prev in zip(G_s[:0:-1], du[::-1], G_a[::-1], K_a_s[::-1], G_s[-2::-1]):
+        for g_s, du_t, g_a, g_s_prev in zip(_rows_s, du[::-1], G_a[::-1], _rows_s[1:]):
             # bar_s
             add(g_s, du_t, g_s)
             # bar_a
-            multiply(k_a_s, g_s, g_a)
+            multiply(g_a, g_s, g_a)
             # carry_s: what step t sends back to s_(t-1)
             dot(g_a, W, g_s_prev)
-        g_s = du_t = g_a = k_a_s = g_s_prev = None  # scratch no longer needed
+        g_s = du_t = g_a = g_s_prev = None  # scratch no longer needed
     else:
         G_s = np.zeros((1, B, H))
+        G_a = np.empty((T, B, H))
         # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
         L_a = np.empty((T, B, H))
         I_s = C_s = np.empty((T, B, H))  # incoming, then carried
@@ -137,15 +138,16 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
         dot, multiply = np.dot, np.multiply
         for j in range(truncate + 1):
             n = T - j  # steps 1..n receive the errors that travelled j steps
-            m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state
-            g_a = L_a[:n]
+            g_a = L_a[:n] if j else G_a  # lag 0 writes G itself
             g_s = inc_s
             multiply(K_a_s[:n], g_s, g_a)
-            G_a[:n] += g_a
-            carry = C_s[:m]
-            dot(_rows(g_a[:m]), W, _rows(carry))
-            G_s[0] += carry[0]  # step 1 sends it to the initial state
-            inc_s = carry[1:]
+            if j:
+                G_a[:n] += g_a
+            if j < truncate:  # what the next lag receives: steps 2..n send it back
+                carry = C_s[:n - 1]
+                dot(_rows(g_a[1:]), W, _rows(carry))
+                inc_s = carry
+        G_s[0] = G_a[0] @ W  # step 1's carry, summed over the lags
         C_s = I_s = L_a = carry = g_a = g_s = inc_s = None  # scratch no longer needed
     K_a_s = None  # scratch no longer needed
     # parameter gradients: one product or sum over all steps

@@ -85,7 +85,7 @@ NUMPY_CALLS = ("dot", "add", "subtract", "multiply", "negative", "copyto", "tanh
 
 def local_names(body: list[str]) -> str:
     """Bind the NumPy functions a loop body calls to local names: the loop calls them T times."""
-    used = [f for f in NUMPY_CALLS if any(line.startswith(f + "(") for line in body)]
+    used = [f for f in NUMPY_CALLS if any(line.lstrip().startswith(f + "(") for line in body)]
     return f"{', '.join(used)} = {', '.join('np.' + f for f in used)}"
 
 
@@ -325,27 +325,48 @@ class CellKernels:
                 for i, blk in enumerate(n.blocks):
                     L.append(f"{IND}X_{blk} = X_{n.name}{_block(i)}")
         arr = ArrayPrinter(full)
-        # Each factor is computed into its own array by ufunc calls with out= (scratch arrays for
-        # nested subexpressions): an array expression would allocate a temporary per operation.
+        # One array per distinct factor.  A factor that scales one signal only, as the first term
+        # of its sum, is computed into that signal's storage: the loop then multiplies in place
+        # (full BPTT; the lags accumulate into fresh zeros and keep it as a factor array).
+        uses: dict = {}
+        for vec in signals + [f"{s}_prev" for s in self.states]:
+            for sig_, k in c.paths(vec).items():
+                if not (k.is_Number or (k.is_Symbol and (k.name in c.shapes or k.name in full))):
+                    uses.setdefault(k, []).append((vec, sig_))
+        storage = {}  # factor -> the signal storage it is computed into
+        for k, used in uses.items():
+            vec, sig_ = used[0]
+            if (len(used) == 1 and vec in c.signals and vec not in self.states
+                    and next(iter(c.paths(vec))) == sig_):
+                storage[k] = f"G_{vec}"
+        holders = {n.name for n in c.products if any(f"G_{b}" in storage.values() for b in n.blocks)}
+        holders |= {v[2:] for v in storage.values() if v[2:] not in sizes}
+        # Storage of the signals: every entry is written by the loop, or by the first lag.
+        own = [v for v in signals if v not in self.states and v not in sizes]
+        for n in c.products:
+            L.append(f"{IND}G_{n.name} = np.empty((T, B, {_rows_src(n.rows)}))")
+            for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
+                L.append(f"{IND}G_{blk} = G_{n.name}{_block(i)}")
+        L += [f"{IND}G_{v} = np.empty((T, B, H))" for v in own]
+        # Each factor is computed by ufunc calls with out= (scratch arrays for nested
+        # subexpressions): an array expression would allocate a temporary per operation.
         factors: list[str] = []
         scratch = 0
-        for vec in signals + [f"{s}_prev" for s in self.states] + list(c.elementwise_params):
-            for sig_, k in c.paths(vec).items():
-                if k.is_Number or (k.is_Symbol and (k.name in c.shapes or k.name in full)):
-                    continue
-                if k in by_expr:
-                    factor_names[(vec, sig_)] = by_expr[k]
-                    continue
-                name = by_expr[k] = f"K_{vec}_{sig_}"
-                factor_names[(vec, sig_)] = name
-                pr = InPlacePrinter(full, scratch="_k")
-                try:
-                    if k.has(_sigmoid_class()):  # the in-place sigmoid may overflow: the stable one
-                        raise TypeError(k)
-                    factors += [f"{name} = np.empty((T, B, H))", *pr.assign(k, name)]
-                    scratch = max(scratch, pr.depth)
-                except TypeError:  # no in-place form: one array expression
-                    factors.append(f"{name} = {arr.doprint(k)}")
+        self._in_storage = {}  # factor array -> the signal whose storage holds it
+        for k, used in uses.items():
+            name = by_expr[k] = f"K_{used[0][0]}_{used[0][1]}"
+            factor_names.update({u: name for u in used})
+            pr = InPlacePrinter(full, scratch="_k")
+            try:
+                if k.has(_sigmoid_class()):  # the in-place sigmoid may overflow: the stable one
+                    raise TypeError(k)
+                where = storage.get(k, "np.empty((T, B, H))")
+                if k in storage:
+                    self._in_storage[name] = used[0][0]
+                factors += [f"{name} = {where}", *pr.assign(k, name)]
+                scratch = max(scratch, pr.depth)
+            except TypeError:  # no in-place form: one array expression
+                factors.append(f"{name} = {arr.doprint(k)}")
         L.append(f"{IND}# local factors of every step, all steps at once")
         if factors:
             L.append(f"{IND}{local_names(factors)}")
@@ -353,26 +374,29 @@ class CellKernels:
             L += [IND + f for f in factors]
             if scratch:
                 L.append(f"{IND}del {', '.join(f'_k{i}' for i in range(scratch))}  # before the loop allocates")
-        # Storage of the signals
-        # Every entry is written by the loop; the lags accumulate into zeros.
-        L.append(f"{IND}new = np.empty if truncate is None or truncate >= T - 1 else np.zeros")
-        for n in c.products:
-            L.append(f"{IND}G_{n.name} = new((T, B, {_rows_src(n.rows)}))")
-            for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
-                L.append(f"{IND}G_{blk} = G_{n.name}{_block(i)}")
-        for v in signals:
-            if v not in self.states and v not in sizes:
-                L.append(f"{IND}G_{v} = new((T, B, H))")
         L.append(f"{IND}if truncate is None or truncate >= T - 1:")
+        read = self.state_rows_read()
+        self._alternating = set()
         for v in self.states:
             carried = any(c.adjoint(f"{v}_prev"))
-            alloc = "np.empty" if carried else "np.zeros"  # nothing carried: row t-1 stays zero
-            L.append(f"{IND * 2}G_{v} = {alloc}((T + 1, B, H))")
+            if carried and v not in read:
+                # only row 0 is read after the loop: two rows, step t's and step t-1's, take turns
+                self._alternating.add(v)
+                L.append(f"{IND * 2}G_{v} = np.empty((2, B, H))")
+                L.append(f"{IND * 2}_rows_{v} = [G_{v}[T % 2], G_{v}[1 - T % 2]] * (T // 2 + 1)")
+            else:
+                alloc = "np.empty" if carried else "np.zeros"  # nothing carried: row t-1 stays zero
+                L.append(f"{IND * 2}G_{v} = {alloc}((T + 1, B, H))")
         L += self._loop(factor_names, IND * 2)
         L.append(f"{IND}else:")
-        read = self.state_rows_read()
         for v in self.states:  # only row 0 (the initial state) unless a gradient reads every step
             L.append(f"{IND * 2}G_{v} = np.zeros(({'T + 1' if v in read else '1'}, B, H))")
+        for n in c.products:  # fresh storage where the first one holds factors the lags read
+            if n.name in holders:
+                L.append(f"{IND * 2}G_{n.name} = np.empty((T, B, {_rows_src(n.rows)}))")
+                for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
+                    L.append(f"{IND * 2}G_{blk} = G_{n.name}{_block(i)}")
+        L += [f"{IND * 2}G_{v} = np.empty((T, B, H))" for v in own if v in holders]
         L += self._lags(factor_names, IND * 2)
         if by_expr:
             L.append(f"{IND}{_release(list(by_expr.values()))}")
@@ -403,18 +427,22 @@ class CellKernels:
         loop_vars: dict[str, str] = {}
 
         def step_name(array, var=None):
+            if array in self._in_storage:  # the signal's own row holds the factor
+                return signal_name(self._in_storage[array])
             var = var or array.replace("K_", "k_")
             loop_vars[var] = f"{array}[::-1]"
             return var
 
         def signal_name(sig):
-            if sig in self.states:
+            if sig in self._alternating:
+                loop_vars[f"g_{sig}"] = f"_rows_{sig}"
+            elif sig in self.states:
                 loop_vars[f"g_{sig}"] = f"G_{sig}[:0:-1]"
             else:
                 loop_vars[f"g_{sig}"] = f"G_{sig}[::-1]"
             return f"g_{sig}"
 
-        lines = [f"G_{s}[T] = d{s}_final" for s in self.states]
+        lines = [f"G_{s}[T{' % 2' if s in self._alternating else ''}] = d{s}_final" for s in self.states]
         body = []
         used_tmp = False
         def accumulate(out, terms, first):
@@ -452,7 +480,7 @@ class CellKernels:
             used_tmp |= accumulate(out, terms, first)
         for s in self.states:
             out = f"g_{s}_prev"
-            loop_vars[out] = f"G_{s}[-2::-1]"
+            loop_vars[out] = f"_rows_{s}[1:]" if s in self._alternating else f"G_{s}[-2::-1]"
             elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name, signal_name)
             body.append(f"# carry_{s}: what step t sends back to {s}_(t-1)")
             terms = [("prod", *p) for p in prods] + [("elem", *e) for e in elem]
@@ -512,8 +540,14 @@ class CellKernels:
                 lines.append(f"I_{s}[:-1] = 0.0")
             lines.append(f"I_{s}[-1] {'+' if s == c.output else ''}= d{s}_final")
             lines.append(f"inc_{s} = I_{s}")
-        body = ["n = T - j  # steps 1..n receive the errors that travelled j steps",
-                "m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state"]
+        # A state whose carry is only products (W^T times a product's signal) sends step 1's
+        # errors to the initial state after the last lag, from the product's summed signal; the
+        # lags carry steps 2..n only.  The others carry step 1 too, at every lag.
+        late = {s for s in self.states
+                if not c.paths(f"{s}_prev") and c.consumers(f"{s}_prev")[1]}
+        body = ["n = T - j  # steps 1..n receive the errors that travelled j steps"]
+        if set(self.states) - late:
+            body.append("m = n if j < truncate else 1  # the last lag carries only step 1's, to the initial state")
         calls: list[str] = []
 
         def accumulate(out, rows, terms):
@@ -534,7 +568,7 @@ class CellKernels:
                 calls.append(f"{out}[...] = 0.0")
 
         for n in c.products:
-            body.append(f"g_{n.name} = L_{n.name}[:n]")
+            body.append(f"g_{n.name} = L_{n.name}[:n] if j else G_{n.name}  # lag 0 writes G itself")
             for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
                 body.append(f"g_{blk} = g_{n.name}{_block(i)}")
         for vec in reversed(c.signals):
@@ -545,8 +579,10 @@ class CellKernels:
                     terms.append(("elem", None, f"inc_{vec}"))
                 else:  # nothing but what arrives: read it where it is
                     body.append(f"g_{vec} = inc_{vec}")
-            if vec in own:
+            if vec in self.states and vec in own:
                 body.append(f"g_{vec} = L_{vec}[:n]")
+            elif vec in own:
+                body.append(f"g_{vec} = L_{vec}[:n] if j else G_{vec}  # lag 0 writes G itself")
             if vec in own or vec not in self.states:
                 calls.clear()
                 accumulate(f"g_{vec}", "n", terms)
@@ -555,25 +591,35 @@ class CellKernels:
                 if vec in rows_read:  # an elementwise parameter's gradient reads every step
                     body.append(f"G_{vec}[1:n + 1] += g_{vec}")
             elif c.block_of(vec) is None:
-                body.append(f"G_{vec}[:n] += g_{vec}")
+                body += ["if j:", f"{IND}G_{vec}[:n] += g_{vec}"]
         for n in c.products:  # all blocks of a product node in one call
-            body.append(f"G_{n.name}[:n] += g_{n.name}")
+            body += ["if j:", f"{IND}G_{n.name}[:n] += g_{n.name}"]
+        after = []
         for s in self.states:
+            swap = "" if s in one_buffer else f", I_{s}, C_{s}"
+            swapped = "" if s in one_buffer else f", C_{s}, I_{s}"
+            if s in late:
+                prods = [(f"g_{n.name}[1:]", m) for n, m in c.consumers(f"{s}_prev")[1]]
+                body.append(f"if j < truncate:  # what the next lag receives: steps 2..n send it back")
+                calls.clear()
+                accumulate("carry", "n - 1", [("prod", *p) for p in prods])
+                body += [IND + b for b in [f"carry = C_{s}[:n - 1]", *calls, f"inc_{s}{swap} = carry{swapped}"]]
+                terms = [f"G_{n.name}[0] @ {m}" for n, m in c.consumers(f"{s}_prev")[1]]
+                after.append(f"G_{s}[0] = {' + '.join(terms)}  # step 1's carry, summed over the lags")
+                continue
             elem, prods = self._term_sources(f"{s}_prev", factor_names, step_name("m"), signal_name("m"))
             body.append(f"carry = C_{s}[:m]")
             calls.clear()
             accumulate("carry", "m", [("prod", *p) for p in prods] + [("elem", *e) for e in elem])
             body += calls
             body.append(f"G_{s}[0] += carry[0]  # step 1 sends it to the initial state")
-            if s in one_buffer:
-                body.append(f"inc_{s} = carry[1:]")
-            else:
-                body.append(f"inc_{s}, I_{s}, C_{s} = carry[1:], C_{s}, I_{s}  # the next lag writes the other buffer")
+            body.append(f"inc_{s}{swap} = carry[1:]{swapped}" + ("" if s in one_buffer else "  # the next lag writes the other buffer"))
         if any("_t[" in b for b in body):
             lines.append("_t = np.empty((T, B, H))  # a second term, before it is added")
         lines.append(local_names(body))
         lines.append("for j in range(truncate + 1):")
         lines += [IND + b for b in body]
+        lines += after
         scratch = set()  # every name the branch binds: buffers and views of them
         for line in lines[1:]:
             for target in line.split("  #")[0].strip().split(" = ")[:-1]:
