@@ -37,7 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import rnnmath  # noqa: E402
-from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells  # noqa: E402
+from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells, heads  # noqa: E402
 from rnnmath import _generated as gen  # noqa: E402
 
 BASE = "41905b7"
@@ -105,13 +105,13 @@ def vanilla(old, T, B, D, H, K, ids, truncate, rng):
         return {"U": dU, "W": dW, "V": dV, "b": db}
 
     def after():
+        # exactly the kernel calls rnn_gradients makes, in its order, without its checks
         (S,) = _cell_rnn_tanh.forward(x, ids, U, W, b, s0)
-        Z = gen.logits(S, V, c)
+        Z = heads._logits(S[1:], V, c)
         _, DO = gen.softmax_cross_entropy_ids(Z, y, 1.0)
-        DO2 = DO.reshape(-1, K)
-        du = (DO2 @ V).reshape(T, B, H)
-        g, _, _, _ = _cell_rnn_tanh.backward(x, ids, S, U, W, b, du, 0.0, truncate=truncate)
-        return {"U": g["U"], "W": g["W"], "V": DO2.T @ S[1:].reshape(-1, H), "b": g["b"]}
+        du, dV, dc = heads.backward(S[1:], DO, V)
+        g, _, d0, _ = _cell_rnn_tanh.backward(x, ids, S, U, W, b, du, 0.0, truncate=truncate)
+        return {"U": g["U"], "W": g["W"], "V": dV, "b": g["b"], "c": dc, "s0": d0["s"]}
 
     def public():
         xs, ys = (x[:, 0], y[:, 0]) if B == 1 else (x, y)
