@@ -163,6 +163,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--budget", type=float, default=0.6, help="seconds per function per row")
     ap.add_argument("--base", default=BASE)
+    ap.add_argument("--no-write", action="store_true", help="leave docs/performance.md alone")
     args = ap.parse_args(argv)
     old, old_gated = load_base(args.base)
     rng = np.random.default_rng(0)
@@ -188,6 +189,8 @@ def main(argv=None):
     bg, ag = gated(old_gated, "gru", T, 1, D, H, K, rng)
     t = race({"vanilla before": b1, "vanilla after": a1, "LSTM before": bl, "LSTM after": al,
               "GRU before": bg, "GRU after": ag}, args.budget * 2)
+    t["LSTM / vanilla (after)"] = t["LSTM after"] / t["vanilla after"]
+    t["GRU / vanilla (after)"] = t["GRU after"] / t["vanilla after"]
     rows.append({"row": "per step: H=4, T=20000", **t})
     print(rows[-1], flush=True)
     # a user-defined cell through the public API
@@ -210,13 +213,55 @@ def main(argv=None):
     t = race({"IndRNN (cells.define)": user, "vanilla tanh (cells.rnn)": vanilla_public}, args.budget)
     rows.append({"row": "user-defined cell, A sizes, forward + backward", **t})
     print(rows[-1], flush=True)
-    (HERE / "results_engine.json").write_text(json.dumps(rows, indent=1) + "\n")
-    lines = ["| row | timings (ms, median) |", "|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['row']} | " + ", ".join(f"{k}: {v:.3g}" for k, v in r.items() if k != "row") + " |")
-    (HERE / "results_engine.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "base": args.base,
+              "commit": _commit(), "budget_s": args.budget, "rows": rows}
+    (HERE / "results_engine.json").write_text(json.dumps(result, indent=1) + "\n")
+    text = markdown(result)
+    (HERE / "results_engine.md").write_text(text + "\n")
+    if not args.no_write:
+        write_page(text)
+    print(text)
 
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "unknown"
+
+
+BEGIN, END = "<!-- bench-engine:begin -->", "<!-- bench-engine:end -->"
+
+
+def markdown(result: dict) -> str:
+    """The comparison as a table: previous kernels, engine kernels, their ratio, the public call."""
+    lines = [f"Measured {result['date']}, rnnmath at commit {result['commit']}, against the "
+             f"kernels of commit {result['base']}; one BLAS thread, median milliseconds per call, "
+             "rounds alternating between the variants of a row.", "",
+             "| Row | previous kernels | engine kernels | engine / previous | public call "
+             "| public / kernels |", "|---|--:|--:|--:|--:|--:|"]
+    for r in result["rows"]:
+        if "before" in r:
+            pub = (f"{r['public']:.3g} | {r['public'] / r['after']:.2f}" if "public" in r
+                   else "– | –")
+            lines.append(f"| {r['row']} | {r['before']:.3g} | {r['after']:.3g} | "
+                         f"{r['after'] / r['before']:.2f} | {pub} |")
+    lines += ["", "| Row | timings (ms, median) |", "|---|---|"]
+    for r in result["rows"]:
+        if "before" not in r:
+            lines.append(f"| {r['row']} | " + ", ".join(f"{k}: {v:.3g}" for k, v in r.items()
+                                                        if k != "row") + " |")
+    return "\n".join(lines)
+
+
+def write_page(text: str, page: Path = ROOT / "docs/performance.md"):
+    """Replace the section between the bench-engine markers of the performance page."""
+    old = page.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old:
+        old = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    else:
+        old = old.rstrip() + "\n\n## The cell engine against the kernels it replaced\n\n" + block + "\n"
+    page.write_text(old)
 
 if __name__ == "__main__":
     main()
