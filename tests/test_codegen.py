@@ -89,6 +89,8 @@ CASES = [  # (expr, out axes, printed source); every sum over a class axis runs 
     (sp.Max(A[t, i], 0) - sp.Max(-B[t, i], 0), (t, i), "np.maximum(A, 0) - np.maximum(-B, 0)"),
     ((sp.KroneckerDelta(i, j) - A[t, j]) * A[t, i], (t, i, j),    # an outer product per row
      "(np.eye(A.shape[-1]) - A[..., None, :])*A[..., :, None]"),
+    ((sp.KroneckerDelta(i, j) - A[t, i]) * A[t, j], (t, j, i),    # the same, axes swapped
+     "(np.eye(A.shape[-1]) - A[..., None, :])*A[..., :, None]"),
     (sp.Sum(M[t] * A[t, k] ** 2, (t, 1, 4), (k, 1, 3)), (), "np.sum(A**2*M)"),
 ]
 
@@ -129,6 +131,7 @@ def test_index_printer_assigns_in_place(expr, out, lines):
     (M[t] * A[t, i] * B[t, j], (t, i, j)),                      # a kept (..., 1) against two axes
     (A[t, j] - sp.KroneckerDelta(j, iota[t]), (t, j)),          # one-hot: only in place
     (sp.Sum(A[t, k], (k, 1, 3)), (t, q, p)),                    # a kept row sum against two axes
+    (sp.KroneckerDelta(p, q) * A[t, q], (t, p, q)),              # no length known for np.eye
 ])
 def test_index_printer_refuses_what_it_cannot_lay_out(expr, out):
     with pytest.raises(TypeError):

@@ -225,11 +225,12 @@ class IndexPrinter(ArrayPrinter):
         raise TypeError(f"{e} has axes {have}, which do not broadcast to {want}")
 
     def _print_KroneckerDelta(self, e):
-        # [i = j] over two free axes is an identity matrix; a one-hot [j = iota_t] is a scatter
-        # (see assign), never an array.
-        if tuple(e.args) != self.out[-2:] or e.args[0] not in self.sizes:
+        # [i = j] over the two last axes is an identity matrix (symmetric: either order); a
+        # one-hot [j = iota_t] is a scatter (see assign), never an array.
+        size = next((self.sizes[a] for a in e.args if a in self.sizes), None)
+        if set(e.args) != set(self.out[-2:]) or len(self.out) < 2 or size is None:
             raise TypeError(f"no NumPy form for {e} in axes {self.out}")
-        return f"np.eye({self.sizes[e.args[0]]})"
+        return f"np.eye({size})"
 
     def _print_Max(self, e):
         if len(e.args) != 2:
