@@ -5,6 +5,8 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnmath import codegen
 from rnnmath.codegen.printer import IndexPrinter
@@ -103,6 +105,25 @@ def test_index_printer_prints_numpy_that_computes_the_formula(expr, out, code):
     assert printed == code
     got = eval(printed, {"np": np}, data)  # noqa: S307 (our own printed source)
     np.testing.assert_allclose(got, _entrywise(expr, out, data, arrays), rtol=1e-13, atol=1e-13)
+
+
+ROWWISE = [c for c in CASES if "@" not in c[2] and "[ids]" not in c[2] and c[1]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 4), B=st.integers(1, 3), K=st.integers(1, 4), seed=st.integers(0, 2**32 - 1),
+       case=st.sampled_from(ROWWISE))
+def test_index_printer_rows_may_be_steps_times_batch(T, B, K, seed, case):
+    """Printed per-row formulas give on (T, B, ...) arrays what they give row by row."""
+    expr, out, _ = case
+    rng = np.random.default_rng(seed)
+    data = {"A": rng.normal(size=(T, B, K)), "B": rng.normal(size=(T, B, K)),
+            "M": rng.random((T, B, 1)), "b": rng.normal(size=K)}
+    code = IndexPrinter(ARRAYS, t, out, sizes={i: "A.shape[-1]"}).doprint(expr)
+    whole = eval(code, {"np": np}, data)  # noqa: S307
+    rows = [eval(code, {"np": np}, {n: a[r] if a.ndim == 3 else a for n, a in data.items()})
+            for r in np.ndindex(T, B)]  # noqa: S307
+    np.testing.assert_array_equal(whole.reshape(T * B, *whole.shape[2:]), np.stack(rows))
 
 
 def _add_one_hot(A, ids, value):  # the helper the generated module defines
