@@ -224,14 +224,17 @@ class Cell:
         The one-call functions validate their arguments once and come here directly, so no
         argument is converted or checked twice.  ``checked=False`` leaves the overflow check of
         the states to the caller (:meth:`_check_forward`), which then runs it only when one
-        cheap test over all its results fails.
+        cheap test over all its results fails; the caller also holds :func:`check.quiet`
+        (one floating-point switch per public call, not one per piece).
         """
         shapes = {s: v.shape for s, v in s0.items()}
-        with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+        if checked:
+            with check.quiet():  # overflow is caught below, by step, not as a NumPy warning
+                stored = self.kernels.forward(xb, ids, *p.values(), *s0.values())
+            self._check_forward(dict(zip(self.kernels.STORED, stored)))
+        else:  # the caller holds check.quiet() and checks everything at the end
             stored = self.kernels.forward(xb, ids, *p.values(), *s0.values())
         stored = dict(zip(self.kernels.STORED, stored))
-        if checked:
-            self._check_forward(stored)
         states = {s: stored[s] if batched else stored[s][:, 0] for s in self.states}
         final = {s: v[-1] for s, v in states.items()}
         return CellForward(states[self.output][1:], final, states, stored, xb, ids, batched, p,
@@ -296,12 +299,13 @@ class Cell:
 
     def _backward(self, fw: CellForward, du, finals, truncate, checked=True) -> CellGradients:
         """Backward on validated arrays; ``checked=False``: see :meth:`_run`."""
-        with check.quiet():  # exploding gradients: named below, by step and by parameter
-            grads, dx, d0, signals = self.kernels.backward(
-                fw._x, fw._ids, *fw.stored.values(), *fw._params.values(), du, *finals,
-                truncate=truncate)
+        args = (fw._x, fw._ids, *fw.stored.values(), *fw._params.values(), du, *finals)
         if checked:
+            with check.quiet():  # exploding gradients: named below, by step and by parameter
+                grads, dx, d0, signals = self.kernels.backward(*args, truncate=truncate)
             self._check_backward(signals)
+        else:
+            grads, dx, d0, signals = self.kernels.backward(*args, truncate=truncate)
         if dx is not None and not fw._batched:
             dx = dx[:, 0]
         state0 = {}
