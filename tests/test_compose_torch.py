@@ -83,3 +83,17 @@ def test_a_backward_that_ignores_dfinal_is_caught(torch, monkeypatch):
                         lambda self, fw, du=None, dfinal=None: backward(self, fw, du))
     case = ct.cell_case(torch, "gru", ids=True, batched=False)
     assert case["gradients"]["params weight_hh"] > 1e-3
+
+
+@pytest.mark.parametrize("error", [2e-9, float("nan")])
+def test_a_disagreement_fails_the_run_and_is_named(monkeypatch, capsys, error):
+    results = json.loads(json.dumps(RESULTS))
+    case = results["cases"][-1]
+    case["gradients"]["head: V"] = case["worst"] = error
+    monkeypatch.setattr(ct, "_torch", lambda: object())
+    monkeypatch.setattr(ct, "run", lambda torch: results)
+    written = []
+    monkeypatch.setattr(ct, "write", lambda r: written.append(r))
+    assert ct.main([]) == 1
+    assert written == [results]  # the results are still recorded
+    assert f"DISAGREES with PyTorch: {case['case']}: head: V" in capsys.readouterr().err
