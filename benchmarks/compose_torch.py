@@ -8,14 +8,17 @@ PyTorch autograd, and reports the worst elementwise relative error
 * every built-in cell alone (vanilla tanh and relu, LSTM, GRU), on dense inputs and token ids,
   one sequence and a batch (also a batch sharing one initial state): outputs, final states, and
   ``backward(fw, doutputs, dfinal)`` with random upstream gradients on both, giving the parameter,
-  dense-input and initial-state gradients (full BPTT, ``truncate=None``).  PyTorch: ``nn.RNN``
+  dense-input and initial-state gradients, with full BPTT and truncated (``truncate=2`` on a
+  dense batch, ``truncate=0`` on one sequence of ids; PyTorch differentiates a graph whose errors
+  travel back at most k steps, :meth:`TorchCell.run_truncated`).  PyTorch: ``nn.RNN``
   (``bias_hh`` held at zero, rnnmath's vanilla cell has one bias), ``nn.LSTM``, ``nn.GRU``, whose
   layouts rnnmath's LSTM and GRU use;
 * the cells of the page "Derive your own cell" built with ``cells.define`` (IndRNN, minimal gated
   unit, peephole LSTM), the same way, against their equations written as explicit torch ops;
 * the compositions of docs/composition.md (stacked, bidirectional, encoder-decoder with separate
   weights, min-char-rnn's chunks carrying the state), each against one autograd pass through the
-  same network written with torch modules (min-char-rnn: one per chunk, the carried state detached).
+  same network written with torch modules (min-char-rnn: one per chunk, the carried state
+  detached).
 
 Writes benchmarks/results_compose_torch.json, benchmarks/results_compose_torch.md and the table
 between the compose-torch markers of docs/composition.md.  PyTorch is optional (the ``bench``
@@ -152,6 +155,48 @@ class TorchCell:
             outs.append(state["h"])
         return self.torch.stack(outs), state
 
+    def step_all(self, x, prev):
+        """One step at every position at once: x (..., D), prev states (..., H) -> new states.
+
+        torch's modules read the positions as a batch of sequences of length 1.
+        """
+        if self.net is None:
+            return getattr(self, f"_step_{self.name}")(self.leaves, x, prev)
+        lead = x.shape[:-1]
+        inp = x.reshape(1, -1, x.shape[-1])
+        flat = {s: v.reshape(1, -1, self.H) for s, v in prev.items()}
+        if self.name == "lstm":
+            _, (h, c) = self.net(inp, (flat["h"], flat["c"]))
+            return {"h": h[0].reshape(lead + (self.H,)), "c": c[0].reshape(lead + (self.H,))}
+        _, h = self.net(inp, flat[self.states[0]])
+        return {self.states[0]: h[0].reshape(lead + (self.H,))}
+
+    def run_truncated(self, x, state0, k):
+        """(outputs, final states) whose graph carries every error back at most k steps.
+
+        The levels of benchmarks/frameworks.py, for any cell: the states are computed without
+        gradient tracking, level 0 recomputes every step from the untracked previous states and
+        level j from level j - 1's, so what level k outputs at step t depends on the parameters
+        through steps t - k .. t only, and on state0 only through step 1.  Every level holds the
+        same values.
+        """
+        torch = self.torch
+        with torch.no_grad():
+            state, seq = dict(state0), []
+            for t in range(x.shape[0]):
+                state = self.step_all(x[t], state)
+                seq.append(state)
+        untracked = {s: torch.stack([st[s] for st in seq]) for s in self.states}
+
+        def shifted(level):  # the previous state of every step: state0, then level[:-1]
+            return {s: torch.cat([state0[s].expand(level[s].shape[1:])[None], level[s][:-1]])
+                    for s in self.states}
+        level = self.step_all(x, shifted(untracked))
+        for _ in range(k):
+            level = self.step_all(x, shifted(level))
+        output = "h" if "h" in level else "s"
+        return level[output], {s: v[-1] for s, v in level.items()}
+
     def _step_indrnn(self, p, x, st):
         return {"h": self.torch.relu(x @ p["W"].T + p["b"] + p["u"] * st["h"])}
 
@@ -195,7 +240,7 @@ def grads(torch, loss, named):
 
 
 # -- the cases -----------------------------------------------------------------------------------
-def cell_case(torch, name, ids, batched, shared_state0=False, seed=0):
+def cell_case(torch, name, ids, batched, shared_state0=False, seed=0, truncate=None):
     """One cell alone: forward results and backward with upstream gradients on both outputs."""
     rng = np.random.default_rng(seed)
     T, B, D, H = CELL_SIZES
@@ -208,15 +253,19 @@ def cell_case(torch, name, ids, batched, shared_state0=False, seed=0):
     fw = cell.forward(x, params, state0)
     dout = rng.normal(size=fw.outputs.shape)
     dfinal = {s: rng.normal(size=v.shape) for s, v in fw.final.items()}
-    g = cell.backward(fw, dout, dfinal)
+    g = cell.backward(fw, dout, dfinal, truncate=truncate)
 
     tc = TorchCell(torch, name, params, H, D)
     xt = dense(torch, x, D, grad=not ids)
     s0 = {s: leaf(torch, v) for s, v in state0.items()}
     out, final = tc.run(xt, s0)
+    if truncate is not None:  # same values (compared below), the truncated graph
+        out_k, final_k = tc.run_truncated(xt, s0, truncate)
+    else:
+        out_k, final_k = out, final
     wanted = {**{f"params {k}": v for k, v in tc.leaves.items()},
               **({} if ids else {"x": xt}), **{f"state0 {s}": v for s, v in s0.items()}}
-    got = torch.autograd.grad([out] + [final[s] for s in cell.states], list(wanted.values()),
+    got = torch.autograd.grad([out_k] + [final_k[s] for s in cell.states], list(wanted.values()),
                               grad_outputs=[torch.tensor(dout)]
                               + [torch.tensor(dfinal[s]) for s in cell.states])
     theirs = dict(zip(wanted, got))
@@ -228,7 +277,8 @@ def cell_case(torch, name, ids, batched, shared_state0=False, seed=0):
                **{f"final {s}": worst(fw.final[s], final[s]) for s in cell.states}}
     label = (f"{'ids' if ids else 'dense x'}, "
              f"{'batch of 3' if batched else 'one sequence'}"
-             f"{', state0 (H,) shared by the batch' if shared_state0 else ''}")
+             f"{', state0 (H,) shared by the batch' if shared_state0 else ''}"
+             f"{f', truncate={truncate}' if truncate is not None else ''}")
     return {"case": f"{name}: {label}", "group": "built-in cell" if name in BUILTIN
             else "cells.define", "forward": forward,
             "gradients": compare(f"{name}: {label}", ours, theirs)}
@@ -388,6 +438,8 @@ def run(torch) -> dict:
             for batched in (False, True):
                 cases.append(cell_case(torch, name, ids, batched, seed=len(cases)))
         cases.append(cell_case(torch, name, True, True, shared_state0=True, seed=len(cases)))
+        cases.append(cell_case(torch, name, False, True, seed=len(cases), truncate=2))
+        cases.append(cell_case(torch, name, True, False, seed=len(cases), truncate=0))
     for seed, (title, (label, build)) in enumerate(COMPOSITIONS.items()):
         cases.append(composition_case(torch, title, build, seed, label))
     for case in cases:
@@ -466,7 +518,8 @@ def write(results: dict, page: Path = PAGE, bench_dir: Path = HERE) -> None:
         raise SystemExit(f"{page.name}: the markers {BEGIN} and {END} are missing")
     start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
     indent = text[text.rindex("\n", 0, stop) + 1:stop]  # the end marker's own indentation
-    page.write_text(text[:start] + "\n" + page_table(results, indent) + "\n" + indent + text[stop:])
+    table = page_table(results, indent)
+    page.write_text(text[:start] + "\n" + table + "\n" + indent + text[stop:])
 
 
 def main(argv) -> int:

@@ -80,7 +80,7 @@ def test_lstm_alone_and_encoder_decoder_agree_with_torch(torch):
 def test_a_backward_that_ignores_dfinal_is_caught(torch, monkeypatch):
     backward = ct.cells.Cell.backward
     monkeypatch.setattr(ct.cells.Cell, "backward",
-                        lambda self, fw, du=None, dfinal=None: backward(self, fw, du))
+                        lambda self, fw, du=None, dfinal=None, **kw: backward(self, fw, du, **kw))
     case = ct.cell_case(torch, "gru", ids=True, batched=False)
     assert case["gradients"]["params weight_hh"] > 1e-3
 
@@ -97,3 +97,12 @@ def test_a_disagreement_fails_the_run_and_is_named(monkeypatch, capsys, error):
     assert ct.main([]) == 1
     assert written == [results]  # the results are still recorded
     assert f"DISAGREES with PyTorch: {case['case']}: head: V" in capsys.readouterr().err
+
+
+def test_truncated_graph_is_what_rnnmath_truncates(torch, monkeypatch):
+    case = ct.cell_case(torch, "mgu", ids=False, batched=True, truncate=2)
+    assert max(case["gradients"].values()) < ct.LIMIT
+    # the same comparison against PyTorch's full graph disagrees: truncation is really checked
+    monkeypatch.setattr(ct.TorchCell, "run_truncated", lambda self, x, s0, k: self.run(x, s0))
+    full = ct.cell_case(torch, "mgu", ids=False, batched=True, truncate=2)
+    assert full["gradients"]["params U_f"] > 1e-3
