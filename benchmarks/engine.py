@@ -8,10 +8,12 @@ then times, alternating between the two in rounds so that load from elsewhere hi
 * workloads A-D of benchmarks/run.py (vanilla tanh, gradients, kernels without validation);
 * LSTM and GRU at workload A and B sizes;
 * per-step overhead: H = 4, T = 20000, one sequence of ids, vanilla against LSTM and GRU;
-* the public API (rnn_gradients) against its kernels on A and D;
+* the public API (rnn_gradients) against its kernels on A-D;
+* sampling one step per call: plain NumPy, ``cell.stepper(params)``, ``cell.step``;
 * one user-defined cell (IndRNN from rnnmath.derive.cells.indrnn) through cells.define.
 
-Writes benchmarks/results_engine.json and benchmarks/results_engine.md.  One BLAS thread.
+Writes benchmarks/results_engine.json, benchmarks/results_engine.md and the section between the
+bench-engine markers of docs/performance.md (not with ``--no-write``).  One BLAS thread.
 """
 from __future__ import annotations
 
@@ -192,6 +194,39 @@ def main(argv=None):
     t["LSTM / vanilla (after)"] = t["LSTM after"] / t["vanilla after"]
     t["GRU / vanilla (after)"] = t["GRU after"] / t["vanilla after"]
     rows.append({"row": "per step: H=4, T=20000", **t})
+    print(rows[-1], flush=True)
+    # sampling: one step per call, 200 steps, against the plain NumPy step a user would write
+    H, D = 100, 65
+    pv = {"U": 0.1 * rng.normal(size=(H, D)), "W": 0.1 * rng.normal(size=(H, H)), "b": np.zeros(H)}
+    vcell = cells.rnn()
+    stepper = vcell.stepper(pv)
+    Uv, Wv, bv = pv["U"], pv["W"], pv["b"]
+
+    def plain_steps():
+        h = np.zeros(H)
+        for t in range(200):
+            h = np.tanh(Uv[:, t % D] + Wv @ h + bv)
+        return h
+
+    def stepper_steps():
+        state = None
+        for t in range(200):
+            state = stepper(t % D, state)
+        return state["s"]
+
+    def step_steps():
+        state = None
+        for t in range(200):
+            state = vcell.step(t % D, pv, state)
+        return state["s"]
+
+    if not np.allclose(plain_steps(), stepper_steps(), rtol=1e-12, atol=0):
+        raise SystemExit("sampling: the stepper differs from the plain NumPy step")
+    t = race({"plain NumPy": plain_steps, "cell.stepper(params)": stepper_steps,
+              "cell.step(x, params, state)": step_steps}, args.budget)
+    t = {k: 1e3 * v / 200 for k, v in t.items()}  # microseconds per step
+    t["stepper / plain"] = t["cell.stepper(params)"] / t["plain NumPy"]
+    rows.append({"row": "sampling, one step per call, H=100 (us per step)", **t})
     print(rows[-1], flush=True)
     # a user-defined cell through the public API
     from rnnmath.derive.cells import indrnn
