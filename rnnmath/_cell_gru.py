@@ -246,9 +246,8 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             multiply(K_x_n_h[:n], g_h, g_x_n)
             multiply(K_x_z_h[:n], g_h, g_x_z)
             multiply(K_x_r_h[:n], g_h, g_x_r)
-            if j:
+            if j:  # lag 0 wrote them
                 G_xi[:n] += g_xi
-            if j:
                 G_eta[:n] += g_eta
             carry = C_h[:m]
             dot(_rows(g_eta[:m]), weight_hh, _rows(carry))

@@ -238,7 +238,7 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
             multiply(K_a_g_c[:n], g_c, g_a_g)
             multiply(K_a_f_c[:n], g_c, g_a_f)
             multiply(K_a_i_c[:n], g_c, g_a_i)
-            if j:
+            if j:  # lag 0 wrote them
                 G_A[:n] += g_A
             if j < truncate:  # what the next lag receives: steps 2..n send it back
                 carry = C_h[:n - 1]

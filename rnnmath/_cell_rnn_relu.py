@@ -140,7 +140,7 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
             g_a = L_a[:n] if j else G_a  # lag 0 writes G itself
             g_s = inc_s
             multiply(K_a_s[:n], g_s, g_a)
-            if j:
+            if j:  # lag 0 wrote them
                 G_a[:n] += g_a
             if j < truncate:  # what the next lag receives: steps 2..n send it back
                 carry = C_s[:n - 1]

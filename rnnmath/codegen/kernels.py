@@ -8,11 +8,17 @@ Decided from the cell's expressions (:class:`rnnmath.derive.cell.Cell`), never f
   memory (``np.dot(v, M_T, out)``); an elementwise node that only applies a function to such a
   product is computed in place in the node's own storage;
 * every local factor of the backward pass is a function of stored values: computed for all steps
-  before the loop, so the loop only multiplies signals by factors and runs the recurrent products;
-* every parameter gradient is one 2-D product (or sum) over all steps after the loop.
+  before the loop, by ufunc calls with ``out=`` (no temporary per operation), so the loop only
+  multiplies signals by factors and runs the recurrent products; a factor that scales one signal
+  only is computed into that signal's storage and the loop multiplies in place;
+* a state signal no gradient reads after the loop keeps two rows, step t's and step t-1's;
+* every parameter gradient is one 2-D product (or sum) over all steps after the loop, once the
+  scratch arrays are dropped (a call's peak memory is the larger phase, not the sum: memory the
+  allocator hands back to the system is page-faulted in again on the next call).
 
 Truncated BPTT (``truncate=k``) runs the same backward step on all steps at once, once per lag:
-lag ``j`` carries the error of :math:`E_{t+j}` back to step :math:`t`.
+lag ``j`` carries the error of :math:`E_{t+j}` back to step :math:`t`, writing into buffers
+allocated once per call (see :meth:`CellKernels._lags`).
 """
 from __future__ import annotations
 
@@ -499,8 +505,9 @@ class CellKernels:
 
         Every lag writes into buffers allocated once per call, a contiguous prefix of n steps each
         (``np.multiply``/``np.dot`` with ``out=``): per-lag temporaries of T x B x H would go back
-        to the allocator and be page-faulted in again at every lag.  A state's carry alternates
-        between two buffers, since the next lag reads the previous carry while it writes the new.
+        to the allocator and be page-faulted in again at every lag.  Lag 0 writes the product
+        signals' storage itself.  A state's carry overwrites the errors it received unless a carry
+        term still reads them; then two buffers take turns.
         """
         c = self.cell
         rows_read = self.state_rows_read()
@@ -571,6 +578,7 @@ class CellKernels:
             body.append(f"g_{n.name} = L_{n.name}[:n] if j else G_{n.name}  # lag 0 writes G itself")
             for i, blk in enumerate(n.blocks if len(n.blocks) > 1 else ()):
                 body.append(f"g_{blk} = g_{n.name}{_block(i)}")
+        sums = []  # the signals of lags after the first add into G
         for vec in reversed(c.signals):
             elem, prods = self._term_sources(vec, factor_names, step_name("n"), signal_name("n"))
             terms = [("elem", *e) for e in elem] + [("prod", *p) for p in prods]
@@ -591,9 +599,10 @@ class CellKernels:
                 if vec in rows_read:  # an elementwise parameter's gradient reads every step
                     body.append(f"G_{vec}[1:n + 1] += g_{vec}")
             elif c.block_of(vec) is None:
-                body += ["if j:", f"{IND}G_{vec}[:n] += g_{vec}"]
-        for n in c.products:  # all blocks of a product node in one call
-            body += ["if j:", f"{IND}G_{n.name}[:n] += g_{n.name}"]
+                sums.append(f"{IND}G_{vec}[:n] += g_{vec}")
+        sums += [f"{IND}G_{n.name}[:n] += g_{n.name}" for n in c.products]  # all blocks in one call
+        if sums:
+            body += ["if j:  # lag 0 wrote them", *sums]
         after = []
         for s in self.states:
             swap = "" if s in one_buffer else f", I_{s}, C_{s}"
