@@ -183,12 +183,11 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     multiply(K_e_n_h, X_r, K_e_n_h)
     del _k0  # before the loop allocates
     if truncate is None or truncate >= T - 1:
-        G_h = np.empty((2, B, H))
-        _rows_h = [G_h[T % 2], G_h[1 - T % 2]] * (T // 2 + 1)
-        G_h[T % 2] = dh_final
+        G_h = np.empty((T + 1, B, H))
+        G_h[T] = dh_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_h, du_t, g_e_n, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_x_n, g_x_z, g_x_r, g_h_prev, z, g_eta in zip(_rows_h, du[::-1], G_e_n[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_x_n[::-1], G_x_z[::-1], G_x_r[::-1], _rows_h[1:], X_z[::-1], G_eta[::-1]):
+        for g_h, du_t, g_e_n, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_h_prev, z, g_eta in zip(G_h[:0:-1], du[::-1], G_e_n[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_h[-2::-1], X_z[::-1], G_eta[::-1]):
             # bar_h
             add(g_h, du_t, g_h)
             # bar_e_n
@@ -197,17 +196,15 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             multiply(k_x_z_h, g_h, g_e_z)
             # bar_e_r
             multiply(k_x_r_h, g_h, g_e_r)
-            # bar_x_n
-            multiply(g_x_n, g_h, g_x_n)
-            # bar_x_z
-            multiply(k_x_z_h, g_h, g_x_z)
-            # bar_x_r
-            multiply(k_x_r_h, g_h, g_x_r)
             # carry_h: what step t sends back to h_(t-1)
             dot(g_eta, weight_hh, g_h_prev)
             multiply(z, g_h, _t)
             add(g_h_prev, _t, g_h_prev)
-        g_h = du_t = g_e_n = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_x_n = g_x_z = g_x_r = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
+        g_h = du_t = g_e_n = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
+        # signals the loop does not read: all steps at once
+        np.multiply(G_x_n, G_h[1:], G_x_n)
+        np.multiply(K_x_z_h, G_h[1:], G_x_z)
+        np.multiply(K_x_r_h, G_h[1:], G_x_r)
     else:
         G_h = np.zeros((1, B, H))
         G_xi = np.empty((T, B, 3 * H))

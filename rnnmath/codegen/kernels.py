@@ -383,9 +383,10 @@ class CellKernels:
         L.append(f"{IND}if truncate is None or truncate >= T - 1:")
         read = self.state_rows_read()
         self._alternating = set()
+        late_reads = set().union(*(c.paths(v) for v in self.deferred()))  # need every row
         for v in self.states:
             carried = any(c.adjoint(f"{v}_prev"))
-            if carried and v not in read:
+            if carried and v not in read and v not in late_reads:
                 # only row 0 is read after the loop: two rows, step t's and step t-1's, take turns
                 self._alternating.add(v)
                 L.append(f"{IND * 2}G_{v} = np.empty((2, B, H))")
@@ -472,7 +473,10 @@ class CellKernels:
                 first = False
             return needs_tmp
 
+        deferred = self.deferred()
         for vec in reversed(c.signals):
+            if vec in deferred:
+                continue
             out = signal_name(vec)
             elem, prods = self._term_sources(vec, factor_names, step_name, signal_name)
             body.append(f"# bar_{vec}")
@@ -498,7 +502,68 @@ class CellKernels:
         lines.append(f"for {', '.join(vars_)} in zip({', '.join(arrays)}):")
         lines += [IND + b for b in body]
         lines.append(_release(list(vars_) + (["_t"] if used_tmp else [])))
+        lines += self._after_loop(deferred, factor_names)
         return [ind + line for line in lines]
+
+    def deferred(self) -> set:
+        """Signals the time loop does not read: not a state, not read by a carry or by a signal
+        the loop computes.  They are computed after the loop, for all steps at once (the GRU's
+        input-side blocks), so the loop makes fewer calls per step."""
+        c = self.cell
+
+        def reads(vec):
+            out = set(c.paths(vec))
+            for n, _ in c.consumers(vec)[1]:
+                out |= set(n.blocks)
+            return out
+
+        need = set(self.states).union(*(reads(f"{s}_prev") for s in self.states))
+        todo = list(need)
+        while todo:
+            for r in reads(todo.pop()) - need:
+                need.add(r)
+                todo.append(r)
+        return {v for v in c.signals if v not in need}
+
+    def _after_loop(self, deferred, factor_names) -> list[str]:
+        """The deferred signals, whole arrays, in the loop's order (a signal after those it reads)."""
+        if not deferred:
+            return []
+
+        def whole_signal(sig):
+            return f"G_{sig}[1:]" if sig in self.states else f"G_{sig}"
+
+        def whole_step(array, var=None):
+            if array in self._in_storage:
+                return whole_signal(self._in_storage[array])
+            return array
+
+        lines = ["# signals the loop does not read: all steps at once"]
+        tmp = False
+        for vec in reversed(self.cell.signals):
+            if vec not in deferred:
+                continue
+            out = whole_signal(vec)
+            elem, prods = self._term_sources(vec, factor_names, whole_step, whole_signal)
+            first = True
+            for a, b in elem:
+                if a is None:
+                    lines.append(f"np.copyto({out}, {b})" if first else f"np.add({out}, {b}, {out})")
+                elif first:
+                    lines.append(f"np.multiply({a}, {b}, {out})")
+                else:
+                    tmp = True
+                    lines += [f"np.multiply({a}, {b}, _tt)", f"np.add({out}, _tt, {out})"]
+                first = False
+            for a, m in prods:
+                lines.append(f"{out}[...] {'=' if first else '+='} _mm({a}, {m})")
+                first = False
+            if first:
+                lines.append(f"{out}[...] = 0.0")
+        if tmp:
+            lines.insert(1, "_tt = np.empty((T, B, H))")
+            lines.append("_tt = None  # scratch no longer needed")
+        return lines
 
     def _lags(self, factor_names, ind) -> list[str]:
         """Truncated: every step at once, one lag at a time (same formulas as the loop).
