@@ -37,6 +37,7 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/gated.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/compose_torch.py
 
 # Mutation testing (slow, not part of `make test`): settings in pyproject's [tool.mutmut], the
 # survivors and why each is equivalent or which test kills it in tests/MUTATION.md.

@@ -8,10 +8,12 @@ then times, alternating between the two in rounds so that load from elsewhere hi
 * workloads A-D of benchmarks/run.py (vanilla tanh, gradients, kernels without validation);
 * LSTM and GRU at workload A and B sizes;
 * per-step overhead: H = 4, T = 20000, one sequence of ids, vanilla against LSTM and GRU;
-* the public API (rnn_gradients) against its kernels on A and D;
+* the public API (rnn_gradients) against its kernels on A-D;
+* sampling one step per call: plain NumPy, ``cell.stepper(params)``, ``cell.step``;
 * one user-defined cell (IndRNN from rnnmath.derive.cells.indrnn) through cells.define.
 
-Writes benchmarks/results_engine.json and benchmarks/results_engine.md.  One BLAS thread.
+Writes benchmarks/results_engine.json, benchmarks/results_engine.md and the section between the
+bench-engine markers of docs/performance.md (not with ``--no-write``).  One BLAS thread.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import rnnmath  # noqa: E402
-from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells  # noqa: E402
+from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells, heads  # noqa: E402
 from rnnmath import _generated as gen  # noqa: E402
 
 BASE = "41905b7"
@@ -105,13 +107,13 @@ def vanilla(old, T, B, D, H, K, ids, truncate, rng):
         return {"U": dU, "W": dW, "V": dV, "b": db}
 
     def after():
+        # exactly the kernel calls rnn_gradients makes, in its order, without its checks
         (S,) = _cell_rnn_tanh.forward(x, ids, U, W, b, s0)
-        Z = gen.logits(S, V, c)
+        Z = heads._logits(S[1:], V, c)
         _, DO = gen.softmax_cross_entropy_ids(Z, y, 1.0)
-        DO2 = DO.reshape(-1, K)
-        du = (DO2 @ V).reshape(T, B, H)
-        g, _, _, _ = _cell_rnn_tanh.backward(x, ids, S, U, W, b, du, 0.0, truncate=truncate)
-        return {"U": g["U"], "W": g["W"], "V": DO2.T @ S[1:].reshape(-1, H), "b": g["b"]}
+        du, dV, dc = heads.backward(S[1:], DO, V)
+        g, _, d0, _ = _cell_rnn_tanh.backward(x, ids, S, U, W, b, du, 0.0, truncate=truncate)
+        return {"U": g["U"], "W": g["W"], "V": dV, "b": g["b"], "c": dc, "s0": d0["s"]}
 
     def public():
         xs, ys = (x[:, 0], y[:, 0]) if B == 1 else (x, y)
@@ -163,6 +165,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--budget", type=float, default=0.6, help="seconds per function per row")
     ap.add_argument("--base", default=BASE)
+    ap.add_argument("--no-write", action="store_true", help="leave docs/performance.md alone")
     args = ap.parse_args(argv)
     old, old_gated = load_base(args.base)
     rng = np.random.default_rng(0)
@@ -188,7 +191,42 @@ def main(argv=None):
     bg, ag = gated(old_gated, "gru", T, 1, D, H, K, rng)
     t = race({"vanilla before": b1, "vanilla after": a1, "LSTM before": bl, "LSTM after": al,
               "GRU before": bg, "GRU after": ag}, args.budget * 2)
+    t["LSTM / vanilla (after)"] = t["LSTM after"] / t["vanilla after"]
+    t["GRU / vanilla (after)"] = t["GRU after"] / t["vanilla after"]
     rows.append({"row": "per step: H=4, T=20000", **t})
+    print(rows[-1], flush=True)
+    # sampling: one step per call, 200 steps, against the plain NumPy step a user would write
+    H, D = 100, 65
+    pv = {"U": 0.1 * rng.normal(size=(H, D)), "W": 0.1 * rng.normal(size=(H, H)), "b": np.zeros(H)}
+    vcell = cells.rnn()
+    stepper = vcell.stepper(pv)
+    Uv, Wv, bv = pv["U"], pv["W"], pv["b"]
+
+    def plain_steps():
+        h = np.zeros(H)
+        for t in range(200):
+            h = np.tanh(Uv[:, t % D] + Wv @ h + bv)
+        return h
+
+    def stepper_steps():
+        state = None
+        for t in range(200):
+            state = stepper(t % D, state)
+        return state["s"]
+
+    def step_steps():
+        state = None
+        for t in range(200):
+            state = vcell.step(t % D, pv, state)
+        return state["s"]
+
+    if not np.allclose(plain_steps(), stepper_steps(), rtol=1e-12, atol=0):
+        raise SystemExit("sampling: the stepper differs from the plain NumPy step")
+    t = race({"plain NumPy": plain_steps, "cell.stepper(params)": stepper_steps,
+              "cell.step(x, params, state)": step_steps}, args.budget)
+    t = {k: 1e3 * v / 200 for k, v in t.items()}  # microseconds per step
+    t["stepper / plain"] = t["cell.stepper(params)"] / t["plain NumPy"]
+    rows.append({"row": "sampling, one step per call, H=100 (us per step)", **t})
     print(rows[-1], flush=True)
     # a user-defined cell through the public API
     from rnnmath.derive.cells import indrnn
@@ -210,13 +248,55 @@ def main(argv=None):
     t = race({"IndRNN (cells.define)": user, "vanilla tanh (cells.rnn)": vanilla_public}, args.budget)
     rows.append({"row": "user-defined cell, A sizes, forward + backward", **t})
     print(rows[-1], flush=True)
-    (HERE / "results_engine.json").write_text(json.dumps(rows, indent=1) + "\n")
-    lines = ["| row | timings (ms, median) |", "|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['row']} | " + ", ".join(f"{k}: {v:.3g}" for k, v in r.items() if k != "row") + " |")
-    (HERE / "results_engine.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "base": args.base,
+              "commit": _commit(), "budget_s": args.budget, "rows": rows}
+    (HERE / "results_engine.json").write_text(json.dumps(result, indent=1) + "\n")
+    text = markdown(result)
+    (HERE / "results_engine.md").write_text(text + "\n")
+    if not args.no_write:
+        write_page(text)
+    print(text)
 
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "unknown"
+
+
+BEGIN, END = "<!-- bench-engine:begin -->", "<!-- bench-engine:end -->"
+
+
+def markdown(result: dict) -> str:
+    """The comparison as a table: previous kernels, engine kernels, their ratio, the public call."""
+    lines = [f"Measured {result['date']}, rnnmath at commit {result['commit']}, against the "
+             f"kernels of commit {result['base']}; one BLAS thread, median milliseconds per call, "
+             "rounds alternating between the variants of a row.", "",
+             "| Row | previous kernels | engine kernels | engine / previous | public call "
+             "| public / kernels |", "|---|--:|--:|--:|--:|--:|"]
+    for r in result["rows"]:
+        if "before" in r:
+            pub = (f"{r['public']:.3g} | {r['public'] / r['after']:.2f}" if "public" in r
+                   else "– | –")
+            lines.append(f"| {r['row']} | {r['before']:.3g} | {r['after']:.3g} | "
+                         f"{r['after'] / r['before']:.2f} | {pub} |")
+    lines += ["", "| Row | timings (ms, median) |", "|---|---|"]
+    for r in result["rows"]:
+        if "before" not in r:
+            lines.append(f"| {r['row']} | " + ", ".join(f"{k}: {v:.3g}" for k, v in r.items()
+                                                        if k != "row") + " |")
+    return "\n".join(lines)
+
+
+def write_page(text: str, page: Path = ROOT / "docs/performance.md"):
+    """Replace the section between the bench-engine markers of the performance page."""
+    old = page.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old:
+        old = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    else:
+        old = old.rstrip() + "\n\n## The cell engine against the kernels it replaced\n\n" + block + "\n"
+    page.write_text(old)
 
 if __name__ == "__main__":
     main()

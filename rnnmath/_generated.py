@@ -5,8 +5,8 @@ fails when this file differs from what the derivations produce.  NumPy only: no 
 
 Layout: arrays are (T, ...) with the time step first: (T, H) for one sequence, (T, B, H) for a
 batch.  ``S`` holds s_0..s_T, so ``S[t]`` is s_t and ``S[1:]`` the states that produce outputs.
-Products over all steps run on 2-D (T*B, .) views, one BLAS call each; inside the time loops every
-statement writes into preallocated memory.  No input validation here: rnnmath.gradients does it.
+Products over all steps run on 2-D (T*B, .) views, one BLAS call each; a result is bound once and
+then updated in place.  No input validation here: rnnmath.heads and rnnmath.gradients do it.
 """
 import numpy as np
 
@@ -64,7 +64,7 @@ def softmax(Z):
 
 def softmax_jacobian(Yhat):
     """d yhat_i / d z_j for probabilities (..., K): (..., K, K)."""
-    return (np.eye(Yhat.shape[-1]) - Yhat[..., None, :]) * Yhat[..., :, None]
+    return (np.eye(Yhat.shape[-1]) - Yhat[..., None, :])*Yhat[..., :, None]
 
 
 def softmax_cross_entropy(Z, Y):
@@ -77,8 +77,8 @@ def softmax_cross_entropy(Z, Y):
     total = e.sum(axis=-1, keepdims=True)
     Yhat = e / total
     rest = _rest(e, shifted)
-    loss = float(np.sum((np.log1p(rest) - shifted) * Y))
-    DO = Yhat * Y.sum(axis=-1, keepdims=True) - Y
+    loss = float(np.sum((np.log1p(rest) - shifted)*Y))
+    DO = Yhat*Y.sum(axis=-1, keepdims=True) - Y
     return Yhat, loss, DO
 
 
@@ -93,7 +93,7 @@ def softmax_cross_entropy_ids(Z, labels, M):
     rest = _rest(Yhat, shifted)
     Yhat /= total
     picked = _rows(shifted)[np.arange(labels.size), labels.ravel()].reshape(total.shape)
-    loss = float(np.sum((np.log1p(rest) - picked) * M))
+    loss = float(np.sum((np.log1p(rest) - picked)*M))
     DO = Yhat
     _add_one_hot(DO, labels, -1)
     DO *= M
@@ -107,6 +107,6 @@ def sigmoid_cross_entropy(Z, Y, M):
     derive.outputs: -y log s(z) - (1 - y) log(1 - s(z)) as three non-negative terms.
     """
     Yhat = _sigmoid(Z)
-    loss = float(np.sum(((1 - Y) * np.maximum(Z, 0) + Y * np.maximum(-Z, 0) + np.log1p(np.exp(-np.abs(Z)))) * M))
-    DO = (Yhat - Y) * M
+    loss = float(np.sum(((1 - Y)*np.maximum(Z, 0) + np.log1p(np.exp(-abs(Z))) + Y*np.maximum(-Z, 0))*M))
+    DO = (Yhat - Y)*M
     return Yhat, loss, DO

@@ -244,3 +244,36 @@ def test_chunks_carry_the_final_state():
         whole = rnn_gradients(data[:start + 5], data[1:start + 6], U, W, V)
         np.testing.assert_allclose(g.final["s"], whole.final["s"], rtol=1e-12)
         s = g.final["s"]
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_a_stepper_validates_once_and_steps_like_forward(name):
+    rng = np.random.default_rng(8)
+    cell = BUILTIN[name]()
+    params = random_params(cell, 4, 3, rng)
+    step = cell.stepper(params)
+    ids = np.array([[2, 0], [1, 1], [0, 2]])  # (T, B): one id per sequence at each step
+    fw = cell.forward(ids, params)
+    state = None
+    for t in range(len(ids)):
+        state = step(ids[t], state)
+    for s in cell.states:
+        np.testing.assert_allclose(state[s], fw.final[s], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"x: expected ids in \[0, 3\)"):
+        step(3)
+    with pytest.raises(ValueError, match="x: expected a row of shape"):
+        step(np.ones(4))
+    bad = {s: np.zeros(4) for s in cell.states}
+    bad[cell.states[-1]] = np.full(4, np.nan)
+    with pytest.raises(ValueError, match=rf"state\['{cell.states[-1]}'\]"):
+        step(0, bad)
+    with pytest.raises(ValueError, match="state: expected a dict"):
+        step(0, {"nope": np.zeros(4)})
+
+
+def test_a_stepper_names_a_state_that_overflows():
+    cell = cells.rnn("relu")
+    step = cell.stepper({"U": np.full((2, 3), 1e308), "W": np.full((2, 2), 1e308)})
+    state = step(0)  # 1e308: still finite
+    with pytest.raises(FloatingPointError, match="new state s"):
+        step(1, state)

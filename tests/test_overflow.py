@@ -80,3 +80,22 @@ def test_gated_cells_with_huge_output_weights(cell):
     params.update(V=np.vstack([row, -row]), c=np.array([0.8e308, -0.8e308]))
     with pytest.raises(FloatingPointError, match="loss is inf"):
         gradients([0, 1], [1, 1], params)
+
+
+def test_token_ids_past_float64_in_u_plus_b_give_the_correctly_rounded_tanh_result():
+    # rnn_gradients does not bound U x_t + b for token ids: it is one addition U[:, i] + b,
+    # which overflows only where the exact tanh is 1 and tanh' is 0 to the last bit.  The
+    # overflowed call must return exactly what a huge but finite projection returns.
+    rng = np.random.default_rng(0)
+    H, D, K, T = 3, 4, 5, 6
+    U, W, V = rng.normal(size=(H, D)), 0.5 * rng.normal(size=(H, H)), rng.normal(size=(K, H))
+    x, y = rng.integers(0, D, size=T), rng.integers(0, K, size=T)
+    U[0] = 1e308  # unit 0 sees U[0, i] + b[0] = 2e308 at every step: inf in float64
+    b = np.array([1e308, 0.0, 0.0])
+    over = rnn_gradients(x, y, U, W, V, b)
+    U[0], b[0] = 1e300, 1e300  # the same saturation, no overflow
+    finite = rnn_gradients(x, y, U, W, V, b)
+    assert over.loss == finite.loss
+    for name, g in over.as_dict().items():
+        np.testing.assert_array_equal(g, finite.as_dict()[name], err_msg=name)
+    assert over.db[0] == 0.0 and np.all(over.dU[0] == 0.0)  # times tanh' = 0 in both calls

@@ -3,10 +3,10 @@
 ``python -m rnnmath.codegen`` writes the generated modules; ``--check`` exits 1 when a committed
 module differs from what the derivations produce.
 
-* :mod:`~rnnmath.codegen.printer`: SymPy printers (whole arrays; in place, for loop bodies);
+* :mod:`~rnnmath.codegen.printer`: SymPy printers (whole arrays; in place, for loop bodies;
+  index notation over rows, for the output layers);
 * :mod:`~rnnmath.codegen.kernels`: forward, single-step and backward kernels of any cell;
-* :mod:`~rnnmath.codegen.heads`: the output layers and losses (``_generated.py``);
-* :mod:`~rnnmath.codegen.index`: the index-notation printer the output layers use.
+* :mod:`~rnnmath.codegen.heads`: the output layers and losses (``_generated.py``).
 """
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import argparse
 import difflib
 import sys
 from pathlib import Path
-
-from .index import Ctx, numpy_expr, numpy_inplace  # noqa: F401
 
 HERE = Path(__file__).resolve().parent.parent
 # Each generated module and what renders it: "heads", or the name of a built-in cell.

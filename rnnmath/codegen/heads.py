@@ -1,100 +1,86 @@
 """Assemble :mod:`rnnmath._generated`: the output layers and losses, from their derivation steps.
 
-Each ``{...}`` hole is printed by :func:`rnnmath.codegen.index.numpy_expr` from a SymPy expression
-taken from a derivation step (softmax, cross-entropy, sigmoid outputs, step masks); the text
-around it supplies names and allocation.  The recurrent cells are not here: their kernels are laid
-out from the cell descriptions by :mod:`rnnmath.codegen.kernels`.
+Each ``{...}`` hole is printed by :class:`rnnmath.codegen.printer.IndexPrinter` from a SymPy
+expression taken from a derivation step (the input projection, the logits, softmax,
+cross-entropy, sigmoid outputs, step masks), written entry by entry over rows; the text around
+it supplies names and allocation.  The recurrent cells are not here: their kernels are laid out
+from the cell descriptions by :mod:`rnnmath.codegen.kernels`.
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from .index import Ctx, numpy_expr, numpy_inplace
-from ..derive import rnn
-from ..derive import outputs, softmax
+from ..derive import outputs, rnn, softmax
 from ..derive.softmax import cross_entropy, jacobian
-from ..derive.softmax import y as y1
-from ..derive.softmax import yhat as yhat1
+from .printer import IndexPrinter
 
-t, q, p = rnn.t, rnn.q, rnn.p
-ROWQ, PQ = ("t", q), (p, q)
-P_, G_, F_, Y_, YH_, M_ = (sp.IndexedBase(n) for n in ("P", "G", "F", "Y", "Yhat", "M"))
-
-
-def _split(expr: sp.Expr, recurrent: sp.IndexedBase):
-    """(terms without ``recurrent``, terms with it)."""
-    terms = sp.Add.make_args(sp.expand(expr))
-    inner = sp.Add(*[e for e in terms if e.has(recurrent)])
-    return sp.Add(*[e for e in terms if not e.has(recurrent)]), inner
+t, q = rnn.t, rnn.q  # a row (time step x batch item), a column
+i, j, k = softmax.i, softmax.j, softmax.k  # classes
+# Row-level arrays of the generated functions; M, picked and rest hold one value per row.
+Y_, YH_, Z_, M_, SH_, PK_, R_ = (sp.IndexedBase(n) for n in
+                                 ("Y", "Yhat", "Z", "M", "shifted", "picked", "rest"))
+NAMES = {Y_: "Y", YH_: "Yhat", Z_: "Z", M_: "M", SH_: "shifted", PK_: "picked", R_: "rest"}
 
 
-def _params(extra=None):
-    """Parameters keep their names; ``extra`` maps time-indexed bases to array expressions."""
-    arrays = {(base, None): str(base) for base in (rnn.U, rnn.W, rnn.V, rnn.b, rnn.c)}
-    arrays.update(extra or {})
-    return arrays
+def _without(expr: sp.Expr, recurrent: sp.IndexedBase) -> sp.Expr:
+    """The terms of ``expr`` that do not contain ``recurrent``: what runs before any loop."""
+    return sp.Add(*[e for e in sp.Add.make_args(sp.expand(expr)) if not e.has(recurrent)])
 
 
 def _in_rows(expr):
-    """A per-step softmax formula with a row index: y[k] -> Y[t, k], yhat[j] -> Yhat[t, j]."""
-    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base in (y1, yhat1),
-                        lambda e: {y1: Y_, yhat1: YH_}[e.base][t, e.indices[0]])
+    """A per-step softmax formula over rows: y[k] -> Y[t, k], yhat[j] -> Yhat[t, j]."""
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base in (softmax.y, softmax.yhat),
+                        lambda e: {softmax.y: Y_, softmax.yhat: YH_}[e.base][t, e.indices[0]])
+
+
+def _rows(arrays: dict, out: tuple, **kw) -> IndexPrinter:
+    return IndexPrinter(arrays, t, out, **kw)
 
 
 def _formulas() -> dict[str, str]:
-    pre = rnn.a_entry(t, q)
-    hoisted_a, recurrent_a = _split(pre, rnn.s)
-    one_hot = hoisted_a.replace(  # x[t, i] = [i = iota_t]
+    out = {}
+    # Products over all steps are 2-D: (T*B, .) rows, one BLAS call each.
+    params = {base: str(base) for base in (rnn.U, rnn.V, rnn.b, rnn.c)}
+    hoisted_a = _without(rnn.a_entry(t, q), rnn.s)  # U x_t + b: no recurrence
+    dense = _rows({**params, rnn.x: "_rows(X)"}, (t, q))
+    out["projection_dense"] = dense.assign(hoisted_a, "P")
+    # Token ids: x[t, i] = [i = iota_t] collapses the sum to column iota_t of U.
+    one_hot = hoisted_a.replace(
         lambda e: isinstance(e, sp.Indexed) and e.base == rnn.x,
         lambda e: sp.KroneckerDelta(e.indices[1], rnn.token[e.indices[0]]))
     ids_hoisted = rnn.collapse(one_hot, {q: (1, rnn.H), rnn.token[t]: (1, rnn.D)})
-    out = {
-        # Products over all steps are 2-D: (T*B, .) rows, one BLAS call each.
-        "projection_dense": numpy_inplace(hoisted_a, Ctx(_params({(rnn.x, 0): "_rows(X)"}), t),
-                                          "P", " " * 4, fresh=True),
-        "projection_ids": numpy_expr(ids_hoisted, Ctx(_params(), t), ROWQ),
-        "logits": numpy_inplace(rnn.z_entry(t, q), Ctx(_params({(rnn.s, 0): "_rows(S[1:])"}), t),
-                                "Z", " " * 4, fresh=True),
-        "delta_o": numpy_expr(_in_rows(cross_entropy()["general"].expr.rhs),
-                              Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat"}, t), ("t", softmax.j)),
-    }
+    out["projection_ids"] = _rows({**params, rnn.token: "ids"}, (t, q)).doprint(ids_hoisted)
+    out["logits"] = _rows({**params, rnn.s: "_rows(S[1:])"}, (t, q)).assign(rnn.z_entry(t, q), "Z")
+    out["delta_o"] = _rows(NAMES, (t, j)).doprint(_in_rows(cross_entropy()["general"].expr.rhs))
     # Class ids as labels: y_j = [j = iota_t] in the normalised step, times the step weight.
-    j = softmax.j
-    normalised = cross_entropy()["normalised"].expr.rhs.subs(y1[j], sp.KroneckerDelta(j, rnn.token[t]))
-    out["delta_o_ids"] = numpy_inplace(
-        M_[t, j] * _in_rows(normalised),
-        Ctx({(YH_, 0): "Yhat", (M_, 0): "M"}, t, ids="labels"), "DO", " " * 4, fresh=True)
+    normalised = cross_entropy()["normalised"].expr.rhs.subs(
+        softmax.y[j], sp.KroneckerDelta(j, rnn.token[t]))
+    out["delta_o_ids"] = _rows({**NAMES, rnn.token: "labels"}, (t, j)).assign(
+        M_[t] * _in_rows(normalised), "DO")
     # Sigmoid outputs: the derived scalar result, one class of one step, laid over rows (t, k).
-    k = softmax.k
-    per_entry = {outputs.yhat: YH_[t, k], outputs.y: Y_[t, k], outputs.m: M_[t, k]}
+    sig = outputs.sigmoid_cross_entropy()
+    per_entry = {outputs.yhat: YH_[t, k], outputs.y: Y_[t, k], outputs.z: Z_[t, k],
+                 outputs.m: M_[t]}
     sig_delta = outputs.step_mask()["gradient"].expr.rhs.subs(
-        sp.Symbol(r"\delta^{o}_{t}"), outputs.sigmoid_cross_entropy()["result"].expr.rhs)
-    out["sigmoid_delta_o"] = numpy_expr(sig_delta.subs(per_entry),
-                                        Ctx({(Y_, 0): "Y", (YH_, 0): "Yhat", (M_, 0): "M"}, t),
-                                        ("t", k))
-    # The losses, in the forms derive.outputs proves equal to the definitions: every term >= 0.
-    sig_loss = outputs.sigmoid_cross_entropy()["evaluated"].expr.rhs
-    Z_ = sp.IndexedBase("Z")
-    out["sigmoid_loss"] = numpy_expr(M_[t, k] * sig_loss.subs({outputs.z: Z_[t, k],
-                                                               outputs.y: Y_[t, k]}),
-                                     Ctx({(Z_, 0): "Z", (Y_, 0): "Y", (M_, 0): "M"}, t), ("t", k))
-    ce = outputs.stable_cross_entropy()["evaluated"].expr.rhs.function  # one class's term
-    U_, R_ = sp.IndexedBase("shifted"), sp.IndexedBase("rest")
-    per_class = ce.subs({sp.Symbol("y_{k}", real=True): Y_[t, k],
-                         sp.Symbol("u_{k}", real=True): U_[t, k],
-                         sp.Symbol("r", real=True): R_[t, k]})  # rest: (T, ..., 1), broadcast
-    out["softmax_loss"] = numpy_expr(per_class, Ctx({(Y_, 0): "Y", (U_, 0): "shifted",
-                                                     (R_, 0): "rest"}, t), ("t", k))
-    out["softmax_loss_ids"] = numpy_expr(
-        M_[t, k] * per_class.subs({Y_[t, k]: 1, U_[t, k]: sp.IndexedBase("picked")[t, k]}),
-        Ctx({(M_, 0): "M", (sp.IndexedBase("picked"), 0): "picked", (R_, 0): "rest"}, t), ("t", k))
-    i, j = softmax.i, softmax.j
-    out["softmax_jacobian"] = numpy_expr(
-        jacobian()["jacobian"].expr.rhs,
-        Ctx({(yhat1, i): ("Yhat[..., :, None]", ("t", i, "*")),
-             (yhat1, j): ("Yhat[..., None, :]", ("t", "*", j)),
-             (sp.KroneckerDelta, None): "np.eye(Yhat.shape[-1])"}, t), ("t", i, j))
-    return out
+        sp.Symbol(r"\delta^{o}_{t}"), sig["result"].expr.rhs)
+    out["sigmoid_delta_o"] = _rows(NAMES, (t, k)).doprint(sig_delta.subs(per_entry))
+    # The losses E = sum_t m_t sum_k E_tk (derive.outputs.step_mask), each E_tk in the form
+    # derive.outputs proves equal to the definition with every term >= 0.
+    out["sigmoid_loss"] = _rows(NAMES, ()).doprint(sp.Sum(
+        (outputs.m * sig["evaluated"].expr.rhs).subs(per_entry), (t, 1, rnn.T), (k, 1, rnn.K)))
+    ce = outputs.stable_cross_entropy()["evaluated"].expr.rhs  # sum over the classes
+    per_class = ce.function.subs({sp.Symbol("y_{k}", real=True): Y_[t, k],
+                                  sp.Symbol("u_{k}", real=True): SH_[t, k],
+                                  sp.Symbol("r", real=True): R_[t]})
+    out["softmax_loss"] = _rows(NAMES, ()).doprint(
+        sp.Sum(per_class, (t, 1, rnn.T), (k, 1, rnn.K)))
+    # Class ids: y_k = [k = iota_t] leaves the label's own term, u at the label ("picked").
+    out["softmax_loss_ids"] = _rows(NAMES, ()).doprint(sp.Sum(
+        M_[t] * per_class.subs({Y_[t, k]: 1, SH_[t, k]: PK_[t]}), (t, 1, rnn.T)))
+    out["softmax_jacobian"] = _rows(NAMES, (t, i, j), sizes={i: "Yhat.shape[-1]"}).doprint(
+        _in_rows(jacobian()["jacobian"].expr.rhs))
+    return {name: "\n    ".join(code) if isinstance(code, list) else code
+            for name, code in out.items()}
 
 
 HEADER = '''\
@@ -105,8 +91,8 @@ fails when this file differs from what the derivations produce.  NumPy only: no 
 
 Layout: arrays are (T, ...) with the time step first: (T, H) for one sequence, (T, B, H) for a
 batch.  ``S`` holds s_0..s_T, so ``S[t]`` is s_t and ``S[1:]`` the states that produce outputs.
-Products over all steps run on 2-D (T*B, .) views, one BLAS call each; inside the time loops every
-statement writes into preallocated memory.  No input validation here: rnnmath.gradients does it.
+Products over all steps run on 2-D (T*B, .) views, one BLAS call each; a result is bound once and
+then updated in place.  No input validation here: rnnmath.heads and rnnmath.gradients do it.
 """
 import numpy as np
 
@@ -177,7 +163,7 @@ def softmax_cross_entropy(Z, Y):
     total = e.sum(axis=-1, keepdims=True)
     Yhat = e / total
     rest = _rest(e, shifted)
-    loss = float(np.sum({softmax_loss}))
+    loss = float({softmax_loss})
     DO = {delta_o}
     return Yhat, loss, DO
 
@@ -193,7 +179,7 @@ def softmax_cross_entropy_ids(Z, labels, M):
     rest = _rest(Yhat, shifted)
     Yhat /= total
     picked = _rows(shifted)[np.arange(labels.size), labels.ravel()].reshape(total.shape)
-    loss = float(np.sum({softmax_loss_ids}))
+    loss = float({softmax_loss_ids})
     {delta_o_ids}
     return loss, DO
 
@@ -205,7 +191,7 @@ def sigmoid_cross_entropy(Z, Y, M):
     derive.outputs: -y log s(z) - (1 - y) log(1 - s(z)) as three non-negative terms.
     """
     Yhat = _sigmoid(Z)
-    loss = float(np.sum({sigmoid_loss}))
+    loss = float({sigmoid_loss})
     DO = {sigmoid_delta_o}
     return Yhat, loss, DO
 '''
