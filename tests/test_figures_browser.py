@@ -211,3 +211,42 @@ def test_figures_fit_a_phone_and_follow_the_colour_scheme(served_site, browser_p
             "lstm-cell", "gru-cell"} <= seen
     assert not problems, "\n".join(problems)
     assert not log["errors"], log["errors"]
+
+
+# The hand-drawn diagrams (figure.architecture-diagram) whose labels must read on a phone: the
+# smallest rendered text at 390 px width. (The five diagrams of architectures/ are still drawn
+# for a wide column and are not listed yet.)
+DIAGRAM_PAGES = ["composition/"]
+
+DIAGRAM_TEXT = r"""
+async () => {
+  await document.fonts.ready;
+  return [...document.querySelectorAll("figure.architecture-diagram")].map((figure) => {
+    const svg = figure.querySelector("svg");
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    const sizes = [...svg.querySelectorAll("text")]
+      .map((t) => parseFloat(getComputedStyle(t).fontSize) * scale);
+    return {id: figure.id, smallest: Math.min(...sizes),
+            right: figure.getBoundingClientRect().right, viewport: innerWidth};
+  });
+}
+"""
+
+
+def test_diagram_labels_read_on_a_phone(served_site, browser_page):
+    page, log = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    problems, seen = [], 0
+    try:
+        for path in DIAGRAM_PAGES:
+            page.goto(served_site + path, wait_until="load")
+            for fig in page.evaluate(DIAGRAM_TEXT):
+                seen += 1
+                if fig["smallest"] < 11:
+                    problems.append(f"{path} {fig['id']}: text {fig['smallest']:.1f} px at 390 px")
+                if fig["right"] > fig["viewport"] + 0.5:
+                    problems.append(f"{path} {fig['id']}: sticks out ({fig['right']:.0f} px)")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+    assert seen, "no diagram found"
+    assert not problems, "\n".join(problems)

@@ -4,7 +4,7 @@ Importing this package imports SymPy; the gradient functions in :mod:`rnnmath` n
 """
 from __future__ import annotations
 
-from . import cells, dynamics, gru, lstm
+from . import cells, dynamics, gru, lstm, vector
 from .activation import activation
 from .rnn import hidden_layer, jacobian_products, output_layer, truncated, vector_forms
 from .outputs import (sigmoid_cross_entropy, softmax_binary_cross_entropy, stable_cross_entropy,
@@ -20,7 +20,7 @@ def derivations() -> dict[str, Derivation]:
     found = [jacobian(), cross_entropy(), stable_cross_entropy(), output_layer(), hidden_layer(), vector_forms(),
              jacobian_products(), truncated(), activation("tanh"), activation("relu"),
              sigmoid_cross_entropy(), softmax_binary_cross_entropy(), step_mask(),
-             *lstm.derivations(), *gru.derivations()]
+             *lstm.derivations(), *gru.derivations(), *vector.derivations()]
     found += dynamics.derivations()
     # The engine's derivation of every built-in cell and of the page's own cells ("cell.lstm").
     found += [c.derivation() for c in (*cells.builtin().values(), *cells.examples().values())]
