@@ -170,12 +170,12 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
     subtract(X_h[:-1], X_n, _k0)
     multiply(K_x_z_h, _k0, K_x_z_h)
     multiply(K_x_z_h, X_z, K_x_z_h)
-    K_x_n_h = G_x_n
+    K_x_n_h = np.empty((T, B, H))
     multiply(X_n, X_n, K_x_n_h)
     subtract(1, K_x_n_h, K_x_n_h)
     subtract(1, X_z, _k0)
     multiply(K_x_n_h, _k0, K_x_n_h)
-    K_e_n_h = G_e_n
+    K_e_n_h = np.empty((T, B, H))
     multiply(X_n, X_n, K_e_n_h)
     subtract(1, K_e_n_h, K_e_n_h)
     subtract(1, X_z, _k0)
@@ -187,11 +187,11 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
         G_h[T] = dh_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_h, du_t, g_e_n, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_h_prev, z, g_eta in zip(G_h[:0:-1], du[::-1], G_e_n[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_h[-2::-1], X_z[::-1], G_eta[::-1]):
+        for g_h, du_t, g_e_n, k_e_n_h, g_e_z, k_x_z_h, g_e_r, k_x_r_h, g_h_prev, z, g_eta in zip(G_h[:0:-1], du[::-1], G_e_n[::-1], K_e_n_h[::-1], G_e_z[::-1], K_x_z_h[::-1], G_e_r[::-1], K_x_r_h[::-1], G_h[-2::-1], X_z[::-1], G_eta[::-1]):
             # bar_h
             add(g_h, du_t, g_h)
             # bar_e_n
-            multiply(g_e_n, g_h, g_e_n)
+            multiply(k_e_n_h, g_h, g_e_n)
             # bar_e_z
             multiply(k_x_z_h, g_h, g_e_z)
             # bar_e_r
@@ -200,21 +200,13 @@ def backward(x, ids, X_h, X_eta, X_r, X_z, X_n, weight_ih, bias_ih, weight_hh, b
             dot(g_eta, weight_hh, g_h_prev)
             multiply(z, g_h, _t)
             add(g_h_prev, _t, g_h_prev)
-        g_h = du_t = g_e_n = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
+        g_h = du_t = g_e_n = k_e_n_h = g_e_z = k_x_z_h = g_e_r = k_x_r_h = g_h_prev = z = g_eta = _t = None  # scratch no longer needed
         # signals the loop does not read: all steps at once
-        np.multiply(G_x_n, G_h[1:], G_x_n)
+        np.multiply(K_x_n_h, G_h[1:], G_x_n)
         np.multiply(K_x_z_h, G_h[1:], G_x_z)
         np.multiply(K_x_r_h, G_h[1:], G_x_r)
     else:
         G_h = np.zeros((1, B, H))
-        G_xi = np.empty((T, B, 3 * H))
-        G_x_r = G_xi[..., :H]
-        G_x_z = G_xi[..., 1 * H:2 * H]
-        G_x_n = G_xi[..., 2 * H:3 * H]
-        G_eta = np.empty((T, B, 3 * H))
-        G_e_r = G_eta[..., :H]
-        G_e_z = G_eta[..., 1 * H:2 * H]
-        G_e_n = G_eta[..., 2 * H:3 * H]
         # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
         L_xi = np.empty((T, B, 3 * H))
         L_eta = np.empty((T, B, 3 * H))

@@ -150,19 +150,19 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
     # local factors of every step, all steps at once
     subtract, multiply, tanh = np.subtract, np.multiply, np.tanh
     _k0 = np.empty((T, B, H))
-    K_a_i_c = G_a_i
+    K_a_i_c = np.empty((T, B, H))
     subtract(1, X_i, K_a_i_c)
     multiply(K_a_i_c, X_g, K_a_i_c)
     multiply(K_a_i_c, X_i, K_a_i_c)
-    K_a_f_c = G_a_f
+    K_a_f_c = np.empty((T, B, H))
     subtract(1, X_f, K_a_f_c)
     multiply(K_a_f_c, X_c[:-1], K_a_f_c)
     multiply(K_a_f_c, X_f, K_a_f_c)
-    K_a_g_c = G_a_g
+    K_a_g_c = np.empty((T, B, H))
     multiply(X_g, X_g, K_a_g_c)
     subtract(1, K_a_g_c, K_a_g_c)
     multiply(K_a_g_c, X_i, K_a_g_c)
-    K_a_o_h = G_a_o
+    K_a_o_h = np.empty((T, B, H))
     subtract(1, X_o, K_a_o_h)
     tanh(X_c[1:], _k0)
     multiply(K_a_o_h, _k0, K_a_o_h)
@@ -182,33 +182,28 @@ def backward(x, ids, X_h, X_c, X_i, X_f, X_g, X_o, weight_ih, weight_hh, bias_hh
         G_c[T % 2] = dc_final
         _t = np.empty((B, H))
         dot, add, multiply = np.dot, np.add, np.multiply
-        for g_h, du_t, g_c, k_c_h, g_a_o, g_a_g, g_a_f, g_a_i, g_h_prev, g_A, g_c_prev, f in zip(_rows_h, du[::-1], _rows_c, K_c_h[::-1], G_a_o[::-1], G_a_g[::-1], G_a_f[::-1], G_a_i[::-1], _rows_h[1:], G_A[::-1], _rows_c[1:], X_f[::-1]):
+        for g_h, du_t, g_c, k_c_h, g_a_o, k_a_o_h, g_a_g, k_a_g_c, g_a_f, k_a_f_c, g_a_i, k_a_i_c, g_h_prev, g_A, g_c_prev, f in zip(_rows_h, du[::-1], _rows_c, K_c_h[::-1], G_a_o[::-1], K_a_o_h[::-1], G_a_g[::-1], K_a_g_c[::-1], G_a_f[::-1], K_a_f_c[::-1], G_a_i[::-1], K_a_i_c[::-1], _rows_h[1:], G_A[::-1], _rows_c[1:], X_f[::-1]):
             # bar_h
             add(g_h, du_t, g_h)
             # bar_c
             multiply(k_c_h, g_h, _t)
             add(g_c, _t, g_c)
             # bar_a_o
-            multiply(g_a_o, g_h, g_a_o)
+            multiply(k_a_o_h, g_h, g_a_o)
             # bar_a_g
-            multiply(g_a_g, g_c, g_a_g)
+            multiply(k_a_g_c, g_c, g_a_g)
             # bar_a_f
-            multiply(g_a_f, g_c, g_a_f)
+            multiply(k_a_f_c, g_c, g_a_f)
             # bar_a_i
-            multiply(g_a_i, g_c, g_a_i)
+            multiply(k_a_i_c, g_c, g_a_i)
             # carry_h: what step t sends back to h_(t-1)
             dot(g_A, weight_hh, g_h_prev)
             # carry_c: what step t sends back to c_(t-1)
             multiply(f, g_c, g_c_prev)
-        g_h = du_t = g_c = k_c_h = g_a_o = g_a_g = g_a_f = g_a_i = g_h_prev = g_A = g_c_prev = f = _t = None  # scratch no longer needed
+        g_h = du_t = g_c = k_c_h = g_a_o = k_a_o_h = g_a_g = k_a_g_c = g_a_f = k_a_f_c = g_a_i = k_a_i_c = g_h_prev = g_A = g_c_prev = f = _t = None  # scratch no longer needed
     else:
         G_h = np.zeros((1, B, H))
         G_c = np.zeros((1, B, H))
-        G_A = np.empty((T, B, 4 * H))
-        G_a_i = G_A[..., :H]
-        G_a_f = G_A[..., 1 * H:2 * H]
-        G_a_g = G_A[..., 2 * H:3 * H]
-        G_a_o = G_A[..., 3 * H:4 * H]
         # lag buffers: prefixes of n steps are written in place, nothing is allocated per lag
         L_A = np.empty((T, B, 4 * H))
         L_c = np.empty((T, B, H))

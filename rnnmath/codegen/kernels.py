@@ -332,8 +332,8 @@ class CellKernels:
                     L.append(f"{IND}X_{blk} = X_{n.name}{_block(i)}")
         arr = ArrayPrinter(full)
         # One array per distinct factor.  A factor that scales one signal only, as the first term
-        # of its sum, is computed into that signal's storage: the loop then multiplies in place
-        # (full BPTT; the lags accumulate into fresh zeros and keep it as a factor array).
+        # of its sum, is computed into that signal's storage when it is contiguous: the loop then
+        # multiplies in place (full BPTT; the lags write fresh storage and read it as a factor).
         uses: dict = {}
         for vec in signals + [f"{s}_prev" for s in self.states]:
             for sig_, k in c.paths(vec).items():
@@ -342,8 +342,10 @@ class CellKernels:
         storage = {}  # factor -> the signal storage it is computed into
         for k, used in uses.items():
             vec, sig_ = used[0]
-            if (len(used) == 1 and vec in c.signals and vec not in self.states
-                    and next(iter(c.paths(vec))) == sig_):
+            blk = c.block_of(vec)
+            contiguous = blk is None or len(blk[0].blocks) == 1  # a block's rows are strided:
+            if (len(used) == 1 and vec in c.signals and vec not in self.states  # ufuncs writing
+                    and contiguous and next(iter(c.paths(vec))) == sig_):  # there run 2x slower
                 storage[k] = f"G_{vec}"
         holders = {n.name for n in c.products if any(f"G_{b}" in storage.values() for b in n.blocks)}
         holders |= {v[2:] for v in storage.values() if v[2:] not in sizes}
