@@ -109,6 +109,7 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     G_a = np.empty((T, B, H))
     # local factors of every step, all steps at once
     greater = np.greater
+    # K_a_s = (X_s[1:] > 0)
     K_a_s = G_a
     greater(X_s[1:], 0, K_a_s)
     if truncate is None or truncate >= T - 1:

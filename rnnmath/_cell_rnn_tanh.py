@@ -109,6 +109,7 @@ def backward(x, ids, X_s, U, W, b, du, ds_final, truncate=None):
     G_a = np.empty((T, B, H))
     # local factors of every step, all steps at once
     subtract, multiply = np.subtract, np.multiply
+    # K_a_s = 1 - X_s[1:]**2
     K_a_s = G_a
     multiply(X_s[1:], X_s[1:], K_a_s)
     subtract(1, K_a_s, K_a_s)

@@ -371,7 +371,8 @@ class CellKernels:
                 where = storage.get(k, "np.empty((T, B, H))")
                 if k in storage:
                     self._in_storage[name] = used[0][0]
-                factors += [f"{name} = {where}", *pr.assign(k, name)]
+                # the formula as one array expression, then the ufunc calls that compute it
+                factors += [f"# {name} = {arr.doprint(k)}", f"{name} = {where}", *pr.assign(k, name)]
                 scratch = max(scratch, pr.depth)
             except TypeError:  # no in-place form: one array expression
                 factors.append(f"{name} = {arr.doprint(k)}")
