@@ -32,10 +32,14 @@ def _rows(A):
 
 def _rest(E, shifted):
     """r: the sums of E's rows (..., K) without each row's maximum entry (shifted == 0 there),
-    as (..., 1); that is the row sum minus one, without the rounding of forming 1 + r."""
-    keep = np.ones(E.shape, dtype=bool)
-    np.put_along_axis(keep, shifted.argmax(axis=-1)[..., None], False, axis=-1)
-    return np.sum(E, axis=-1, keepdims=True, where=keep)
+    as (..., 1); that is the row sum minus one, without the rounding of forming 1 + r.
+    E = exp(shifted) is exactly 1 at the maximum: zeroed for the sum, then put back."""
+    rows = _rows(E)
+    at = (np.arange(rows.shape[0]), _rows(shifted).argmax(axis=-1))
+    rows[at] = 0.0
+    r = rows.sum(axis=-1)
+    rows[at] = 1.0
+    return r.reshape(E.shape[:-1] + (1,))
 
 
 def projection_dense(X, U, b):
