@@ -176,13 +176,13 @@ def main(argv=None):
         before, after, public = vanilla(old, T, B, D, H, K, ids, k, rng)
         close(before(), after(), f"workload {name}")
         t = race({"before": before, "after": after, "public": public}, args.budget)
-        rows.append({"row": f"{name}: vanilla tanh T={T} B={B} H={H}", **t})
+        rows.append({"row": f"{name}, vanilla tanh", **t})  # sizes: the workload table
         print(rows[-1], flush=True)
     for cell in ("lstm", "gru"):
         for name, (T, B, D, H, K) in {"A": (25, 1, 65, 100, 65), "B": (64, 32, 128, 256, 128)}.items():
             before, after = gated(old_gated, cell, T, B, D, H, K, rng)
             close(before(), after(), f"{cell} {name}")
-            rows.append({"row": f"{cell.upper()} at {name} sizes", **race({"before": before, "after": after}, args.budget)})
+            rows.append({"row": f"{name}, {cell.upper()}", **race({"before": before, "after": after}, args.budget)})
             print(rows[-1], flush=True)
     # per-step overhead: tiny H, long T
     T, D, H, K = 20000, 8, 4, 8
