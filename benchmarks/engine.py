@@ -39,6 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import rnnmath  # noqa: E402
+import report  # noqa: E402
 from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells, heads  # noqa: E402
 from rnnmath import _generated as gen  # noqa: E402
 
@@ -290,13 +291,7 @@ def markdown(result: dict) -> str:
 
 def write_page(text: str, page: Path = ROOT / "docs/performance.md"):
     """Replace the section between the bench-engine markers of the performance page."""
-    old = page.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old:
-        old = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
-    else:
-        old = old.rstrip() + "\n\n## The cell engine against the kernels it replaced\n\n" + block + "\n"
-    page.write_text(old)
+    report.replace_section(page, BEGIN, END, text, "The cell engine against the kernels it replaced")
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 import rnnmath  # noqa: E402
+import report  # noqa: E402
 from run import WORKLOADS, time_calls  # noqa: E402  (one timing loop for every table)
 
 BEGIN, END = "<!-- bench-gated:begin -->", "<!-- bench-gated:end -->"
@@ -116,13 +117,7 @@ def markdown(results: dict) -> str:
 
 def write(results: dict, page: Path = ROOT / "docs/performance.md"):
     (HERE / "results_gated.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = page.read_text()
-    block = f"{BEGIN}\n{markdown(results)}\n{END}"
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n## LSTM and GRU\n\n" + block + "\n"
-    page.write_text(text)
+    report.replace_section(page, BEGIN, END, markdown(results), "LSTM and GRU")
 
 
 if __name__ == "__main__":

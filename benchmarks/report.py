@@ -329,3 +329,15 @@ def write_all(results: dict, bench_dir: Path, page: Path):
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     page.write_text(text, encoding="utf-8")
+
+
+def replace_section(page: Path, begin: str, end: str, text: str, heading: str) -> None:
+    """Put ``text`` between the markers ``begin`` and ``end`` of a page (edits outside them
+    are kept); without the markers, append them under ``## heading``."""
+    old = page.read_text()
+    block = f"{begin}\n{text}\n{end}"
+    if begin in old:
+        old = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    else:
+        old = old.rstrip() + f"\n\n## {heading}\n\n" + block + "\n"
+    page.write_text(old)
