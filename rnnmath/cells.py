@@ -16,6 +16,7 @@ mathematics and its kernels come from one SymPy description (:mod:`rnnmath.deriv
 from __future__ import annotations
 
 import importlib
+import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -367,9 +368,54 @@ class Stepper:
     def __call__(self, x, state=None) -> dict:
         """The new states (a dict like ``state``) from ``x`` (int or (B,) ids, (D,) or (B, D)
         rows) and ``state`` (dict of (H,) or (B, H); missing entries zero)."""
-        xa = x if type(x) is np.ndarray else check.as_array("x", x)
-        ids = xa.dtype.kind in "iu"
+        states, D, H = self.cell.states, self._D, self._H
+        if type(x) is int:  # one token id, the sampling loop's case: no array at all
+            if not 0 <= x < (D or 0):
+                raise ValueError(f"x: expected ids in [0, {D}), got id {x}")
+            xa, ids, batch = x, True, None
+        else:
+            xa, ids, batch = self._input(x)
+        if state is None:
+            state = {}
+        elif not isinstance(state, Mapping) or any(k not in states for k in state):
+            raise ValueError(f"state: expected a dict with keys among {list(states)}, got "
+                             f"{state if not isinstance(state, Mapping) else sorted(state)!r}")
+        cur = []
+        for s in states:
+            v = state.get(s)
+            if v is None:
+                v = np.zeros(H if batch is None else (batch, H))
+            elif type(v) is not np.ndarray or v.dtype != np.float64:
+                v = check.real_array(f"state[{s!r}]", v)
+            if v.shape != (H,) and v.shape != (batch, H):
+                raise ValueError(f"state[{s!r}]: expected shape ({H},)"
+                                 + (f" or ({batch}, {H})" if batch else "")
+                                 + f", got shape {v.shape}")
+            cur.append(v)
+        with check.quiet():  # bad states and overflow: named below
+            new = self.cell.kernels.step(xa, ids, *self._args, *cur)
+            new = (new,) if len(states) == 1 else new
+            # One dot product per new state: its square sum is finite only if every entry is
+            # (or a false alarm past 1e154, which the checks below then clear).  A NaN or inf
+            # in a given state reaches the new states (IEEE arithmetic, tanh, exp and maximum
+            # all propagate it), so the given states are examined only when this fails: the
+            # error then names them first.
+            total = 0.0
+            for v in new:
+                flat = v.reshape(-1)
+                total += flat @ flat
+        if not math.isfinite(total):
+            for s, v in zip(states, cur):
+                check.real_array(f"state[{s!r}]", v)
+            for s, v in zip(states, new):
+                check.finite_result(f"new state {s}", v, first=None)
+        return dict(zip(states, new))
+
+    def _input(self, x):
+        """(x, ids, batch) for an array input: (B,) ids or (D,) / (B, D) rows."""
         D = self._D
+        xa = check.as_array("x", x)
+        ids = xa.dtype.kind in "iu"
         if ids:
             if xa.ndim > 1:
                 raise ValueError(f"x: expected one id or (B,) ids, got shape {xa.shape}")
@@ -377,43 +423,16 @@ class Stepper:
                 xa = int(xa)
                 if not 0 <= xa < (D or 0):
                     raise ValueError(f"x: expected ids in [0, {D}), got id {xa}")
-            elif xa.size == 0 or xa.min() < 0 or xa.max() >= (D or 0):
+                return xa, True, None
+            if xa.size == 0 or xa.min() < 0 or xa.max() >= (D or 0):
                 raise ValueError(f"x: expected ids in [0, {D}), got {xa!r}")
-            else:
-                xa = xa.astype(np.intp, copy=False)
-        else:
-            xa = check.real_array("x", xa)
-            if xa.ndim not in (1, 2) or xa.shape[-1] != D:
-                raise ValueError(f"x: expected a row of shape ({D},) or rows (B, {D}), got "
-                                 f"shape {xa.shape}")
-        batch = None if type(xa) is int or xa.ndim == (0 if ids else 1) else xa.shape[0]
-        state = {} if state is None else state
-        if not isinstance(state, Mapping) or set(state) - set(self.cell.states):
-            raise ValueError(f"state: expected a dict with keys among {list(self.cell.states)}, "
-                             f"got {state if not isinstance(state, Mapping) else sorted(state)!r}")
-        H, cur = self._H, []
-        for s in self.cell.states:
-            v = state.get(s)
-            if v is None:
-                cur.append(np.zeros(H if batch is None else (batch, H)))
-                continue
-            v = v if (type(v) is np.ndarray and v.dtype == np.float64) else check.real_array(
-                f"state[{s!r}]", v)
-            if v.shape != (H,) and v.shape != (batch, H):
-                raise ValueError(f"state[{s!r}]: expected shape ({H},)"
-                                 + (f" or ({batch}, {H})" if batch else "") + f", got shape {v.shape}")
-            cur.append(v)
-        with check.quiet():  # bad states and overflow: named below
-            new = self.cell.kernels.step(xa, ids, *self._args, *cur)
-            new = (new,) if len(self.cell.states) == 1 else new
-            # one sum per given and per new state instead of a boolean copy of each
-            total = sum(np.add.reduce(v, axis=None) for v in (*cur, *new))
-        if not np.isfinite(total):
-            for s, v in zip(self.cell.states, cur):
-                check.real_array(f"state[{s!r}]", v)
-            for s, v in zip(self.cell.states, new):
-                check.finite_result(f"new state {s}", v, first=None)
-        return dict(zip(self.cell.states, new))
+            return xa.astype(np.intp, copy=False), True, xa.shape[0]
+        xa = check.real_array("x", xa)
+        if xa.ndim not in (1, 2) or xa.shape[-1] != D:
+            raise ValueError(f"x: expected a row of shape ({D},) or rows (B, {D}), got "
+                             f"shape {xa.shape}")
+        return xa, False, (xa.shape[0] if xa.ndim == 2 else None)
+
 
 def _dim(text: str, H: int, D: int) -> int:
     """A shape entry of PARAMS: "H", "D", "4 * H"."""
