@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy as sp
+from sympy.printing.latex import translate
 
 from .steps import Derivation, Step
 
@@ -275,15 +276,22 @@ class Cell:
         return derive(self)
 
 
+# The site's symbols for names the cells use (one meaning per symbol across the site): PyTorch's
+# weights as W^{ih}, ..., and the LSTM's cell state as C, since c is the output layer's bias.
+_SITE_NAMES = {"weight_ih": "W^{ih}", "weight_hh": "W^{hh}", "bias_ih": "b^{ih}",
+               "bias_hh": "b^{hh}", "c": "C"}
+
+
 def _tex(name: str) -> str:
-    """``weight_ih -> W^{ih}``-style names where they read better; others as written."""
-    special = {"weight_ih": "W^{ih}", "weight_hh": "W^{hh}", "bias_ih": "b^{ih}", "bias_hh": "b^{hh}"}
-    if name in special:
-        return special[name]
+    """A cell's name in the site's notation: the table above, Greek names as letters (SymPy's
+    ``translate``: ``xi -> \\xi``), ``a_i -> a^{i}``; others as written."""
+    if name in _SITE_NAMES:
+        return _SITE_NAMES[name]
     if "_" in name:
         head, tail = name.split("_", 1)
-        return f"{head}^{{{tail}}}" if len(head) == 1 else rf"\mathrm{{{name}}}".replace("_", r"\_")
-    return name
+        return (f"{translate(head)}^{{{tail}}}" if len(head) == 1 or translate(head) != head
+                else rf"\mathrm{{{name}}}".replace("_", r"\_"))
+    return translate(name)
 
 
 def _eq(lhs, rhs):

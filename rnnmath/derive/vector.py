@@ -86,7 +86,7 @@ LONG_PRODUCT = 4
 class Names:
     """The site's LaTeX names for a cell's vectors at a step.
 
-    ``rename`` overrides the engine's names (``{"c": "C"}``); ``gates`` are the nodes computed by
+    ``rename`` overrides the engine's names (``{"xi": r"\\xi"}``); ``gates`` are the nodes computed by
     a sigmoid, which a product lists first (``f_t \\odot C_{t-1}``, as the gate equations are
     read aloud).
     """
@@ -248,7 +248,7 @@ def backward(cell: Cell, names: Names, upstream: str) -> list[Step]:
 # The two gated cells in the site's notation (docs/notation.md)
 # ---------------------------------------------------------------------------------------------
 UPSTREAM = r"V^{T} \delta^{o}_{t}"   # the output layer z_t = V h_t + c sends back V^T delta^o_t
-LSTM_NAMES = {"c": "C"}             # C_t: c is the output bias
+LSTM_NAMES: dict = {}              # the engine already writes the cell state C (cell._SITE_NAMES)
 GRU_NAMES = {"xi": r"\xi", "eta": r"\eta",
              **{f"x_{g}": rf"\xi^{{{g}}}" for g in "rzn"},
              **{f"e_{g}": rf"\eta^{{{g}}}" for g in "rzn"}}
