@@ -296,7 +296,7 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
                              g.state0["s"], fw.final, g.x)
         # dE/dz and delta are not tested themselves: dc and db are their sums over all steps,
         # finite exactly when every entry is (or a false alarm, when the sum overflows).
-        ok = _all_finite(fw.stored["s"], Z, loss, grads.dU, grads.dW, dV, grads.db, dc,
+        ok = check.all_finite(fw.stored["s"], Z, loss, grads.dU, grads.dW, dV, grads.db, dc,
                          grads.ds0, grads.dx)
     if not ok:
         # Something overflowed: the checks of the pieces, in their order, name the first.
@@ -310,16 +310,3 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
         for name, value in named:  # a product over steps can overflow though its factors not
             check.finite_result(name, value, first=None)
     return grads
-
-
-def _all_finite(*arrays) -> bool:
-    """True if every entry of every array (None skipped) is finite: one sum per array, no
-    boolean copies.  The caller holds check.quiet().
-
-    A sum is finite only if all its terms are (NaN and inf propagate); a sum of finite terms
-    that overflows gives False, and the caller's entry-by-entry checks then find nothing."""
-    total = 0.0
-    for a in arrays:
-        if a is not None:
-            total += np.add.reduce(a, axis=None)
-    return bool(np.isfinite(total))

@@ -4,6 +4,7 @@ Each check runs once per public call, never inside the time loop.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -212,6 +213,19 @@ def _short(value) -> str:
 def quiet():
     """NumPy's floating-point warnings off, for a kernel whose results finite_result checks."""
     return np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore")
+
+
+def all_finite(*arrays) -> bool:
+    """True if every entry of every array (None skipped) is finite: one sum per array, no
+    boolean copies.  The caller holds :func:`quiet`.
+
+    A sum is finite only if all its terms are (NaN and inf propagate); a sum of finite terms
+    that overflows gives False, and the caller's entry-by-entry checks then find nothing."""
+    total = 0.0
+    for a in arrays:
+        if a is not None:
+            total += np.add.reduce(a, axis=None)
+    return math.isfinite(total)
 
 
 def finite_result(name: str, value, first: int | None = 0, backward: bool = False):

@@ -90,3 +90,16 @@ def test_extreme_logits_are_finite_and_silent(good):
         g = rnn_gradients(**dict(good, V=1e4 * np.sign(good["V"])))
     assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=-1), 1)
     assert np.isfinite(g.loss) and all(np.all(np.isfinite(v)) for v in g.as_dict().values())
+
+
+def test_the_one_pass_overflow_test_flags_only_non_finite_sums():
+    # rnn_gradients and the stepper check all their results with one sum each and run the
+    # named, step-by-step checks only when that fails; a sum of finite entries may overflow
+    # (then the named checks find nothing and the call returns), but an inf or NaN entry always
+    # makes it fail.
+    from rnnmath import validate as check
+    with check.quiet():  # the caller holds the switch
+        assert check.all_finite(np.ones((3, 2)), 2.0, None, np.zeros(4))
+        assert not check.all_finite(np.ones(3), np.array([1.0, np.nan]))
+        assert not check.all_finite(np.array([1.0, -np.inf]), 0.0, None)
+        assert not check.all_finite(np.full(2, 1e308))  # finite entries, overflowing sum
