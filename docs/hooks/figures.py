@@ -666,6 +666,15 @@ def _op(x: float, y: float, symbol: str, cls: str = "op") -> str:
             f'dominant-baseline="central" fill="currentColor">{symbol}</text></g>')
 
 
+def _pill(x: float, y: float, w: float, text: str) -> str:
+    """A rounded box of width ``w`` centred on (x, y) holding ``text``: an elementwise function
+    on a wire (the LSTM's tanh of C_t, the GRU's 1 - z_t)."""
+    return (f'<g class="gate"><rect x="{x - w / 2:g}" y="{y - 13:g}" width="{w:g}" height="26" '
+            f'rx="13" fill="none" stroke="currentColor"/><text x="{x:g}" y="{y:g}" '
+            f'text-anchor="middle" dominant-baseline="central" fill="currentColor">{text}</text>'
+            "</g>")
+
+
 def _gate(x: float, y: float, fn, label: str) -> str:
     name = _act_name(fn)
     w = 46 if name == "tanh" else 32
@@ -716,9 +725,7 @@ def lstm_cell_diagram() -> tuple[str, str, str]:
     body.append(_wire([(gx["g"], gate_y - 14), (gx["g"], mid + 12)], head=True))
     body.append(_wire([(plus_x, mid - 11), (plus_x, top + 12)], head=True))
     body.append(_wire([(tanh_x, top), (tanh_x, 96)], head=True))
-    body.append(f'<g class="gate"><rect x="{tanh_x - 23:g}" y="96" width="46" height="26" '
-                f'rx="13" fill="none" stroke="currentColor"/><text x="{tanh_x:g}" y="109" '
-                'text-anchor="middle" dominant-baseline="central" fill="currentColor">tanh</text></g>')
+    body.append(_pill(tanh_x, 109, 46, "tanh"))
     body.append(_wire([(tanh_x, 122), (tanh_x, 167)], head=True))
     body.append(_op(tanh_x, 178, "×"))
     body.append(_wire([(gx["o"], gate_y - 14), (gx["o"], 178), (tanh_x - 12, 178)], head=True))
@@ -763,9 +770,7 @@ def gru_cell_diagram() -> tuple[str, str, str]:
     # z_t keeps the old state; 1 - z_t lets the candidate in; r_t acts inside the candidate.
     body.append(_wire([(gx["z"], gate_y - 14), (gx["z"], top + 12)], head=True))
     body.append(_wire([(gx["z"], mid), (262, mid)], head=True))
-    body.append(f'<g class="gate"><rect x="262" y="{mid - 13:g}" width="40" height="26" rx="13" '
-                f'fill="none" stroke="currentColor"/><text x="282" y="{mid:g}" '
-                'text-anchor="middle" dominant-baseline="central" fill="currentColor">1−</text></g>')
+    body.append(_pill(282, mid, 40, "1−"))
     body.append(_wire([(302, mid), (gx["n"] - 12, mid)], head=True))
     body.append(_op(gx["n"], mid, "×"))
     body.append(_wire([(gx["n"], gate_y - 14), (gx["n"], mid + 12)], head=True))

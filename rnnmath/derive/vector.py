@@ -249,8 +249,7 @@ def backward(cell: Cell, names: Names, upstream: str) -> list[Step]:
 # ---------------------------------------------------------------------------------------------
 UPSTREAM = r"V^{T} \delta^{o}_{t}"   # the output layer z_t = V h_t + c sends back V^T delta^o_t
 LSTM_NAMES: dict = {}              # the engine already writes the cell state C (cell._SITE_NAMES)
-GRU_NAMES = {"xi": r"\xi", "eta": r"\eta",
-             **{f"x_{g}": rf"\xi^{{{g}}}" for g in "rzn"},
+GRU_NAMES = {**{f"x_{g}": rf"\xi^{{{g}}}" for g in "rzn"},  # xi, eta: cell._tex translates
              **{f"e_{g}": rf"\eta^{{{g}}}" for g in "rzn"}}
 
 _CAPTIONS = {
