@@ -140,6 +140,17 @@ def test_bad_arguments_name_themselves():
 
 
 # -- compositions --------------------------------------------------------------------------------
+def _flat(V, **groups):
+    """Several parameter dicts as one, keys prefixed by their group (``l1_U``), plus ``V``:
+    what gradient_check perturbs."""
+    return {**{f"{g}_{k}": v for g, d in groups.items() for k, v in d.items()}, "V": V}
+
+
+def _part(p, group):
+    """The entries of ``group`` in a flat dict, keys without the prefix."""
+    return {k[len(group) + 1:]: v for k, v in p.items() if k.startswith(group + "_")}
+
+
 def _check(loss, grads, values, record_error, label):
     worst = gradient_check(loss, values, grads).worst
     record_error(label, worst)
@@ -156,8 +167,8 @@ def test_two_layer_stacked_rnn(record_error):
     x, y = rng.integers(0, D, size=T), rng.integers(0, K, size=T)
 
     def loss(**p):
-        f1 = l1.forward(x, {k[3:]: v for k, v in p.items() if k.startswith("l1_")})
-        f2 = l2.forward(f1.outputs, {k[3:]: v for k, v in p.items() if k.startswith("l2_")})
+        f1 = l1.forward(x, _part(p, "l1"))
+        f2 = l2.forward(f1.outputs, _part(p, "l2"))
         return heads.softmax_cross_entropy(f2.outputs, y, p["V"]).loss
 
     f1 = l1.forward(x, p1)
@@ -165,10 +176,8 @@ def test_two_layer_stacked_rnn(record_error):
     head = heads.softmax_cross_entropy(f2.outputs, y, V)
     g2 = l2.backward(f2, head.doutputs)
     g1 = l1.backward(f1, g2.x)
-    values = {**{f"l1_{k}": v for k, v in p1.items()}, **{f"l2_{k}": v for k, v in p2.items()},
-              "V": V}
-    grads = {**{f"l1_{k}": v for k, v in g1.params.items()},
-             **{f"l2_{k}": v for k, v in g2.params.items()}, "V": head.params["V"]}
+    values = _flat(V, l1=p1, l2=p2)
+    grads = _flat(head.params["V"], l1=g1.params, l2=g2.params)
     _check(loss, grads, values, record_error, "stacked RNN vs central differences")
 
 
@@ -191,13 +200,10 @@ def test_bidirectional_rnn(record_error):
     gb = bwd.backward(b, head.doutputs[:, H:][::-1])
 
     def loss(**p):
-        return run({k[2:]: v for k, v in p.items() if k.startswith("f_")},
-                   {k[2:]: v for k, v in p.items() if k.startswith("b_")}, p["V"])[2].loss
+        return run(_part(p, "f"), _part(p, "b"), p["V"])[2].loss
 
-    values = {**{f"f_{k}": v for k, v in pf.items()}, **{f"b_{k}": v for k, v in pb.items()},
-              "V": V}
-    grads = {**{f"f_{k}": v for k, v in ga.params.items()},
-             **{f"b_{k}": v for k, v in gb.params.items()}, "V": head.params["V"]}
+    values = _flat(V, f=pf, b=pb)
+    grads = _flat(head.params["V"], f=ga.params, b=gb.params)
     _check(loss, grads, values, record_error, "bidirectional RNN vs central differences")
 
 
@@ -221,13 +227,10 @@ def test_encoder_decoder_with_separate_weights(record_error):
     ge = enc.backward(fe, None, gd.state0)
 
     def loss(**p):
-        return run({k[2:]: v for k, v in p.items() if k.startswith("e_")},
-                   {k[2:]: v for k, v in p.items() if k.startswith("d_")}, p["V"])[2].loss
+        return run(_part(p, "e"), _part(p, "d"), p["V"])[2].loss
 
-    values = {**{f"e_{k}": v for k, v in pe.items()}, **{f"d_{k}": v for k, v in pd.items()},
-              "V": V}
-    grads = {**{f"e_{k}": v for k, v in ge.params.items()},
-             **{f"d_{k}": v for k, v in gd.params.items()}, "V": head.params["V"]}
+    values = _flat(V, e=pe, d=pd)
+    grads = _flat(head.params["V"], e=ge.params, d=gd.params)
     _check(loss, grads, values, record_error, "encoder-decoder vs central differences")
 
 
