@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 import rnnmath  # noqa: E402
 import report  # noqa: E402
-from rnnmath import _cell_gru, _cell_lstm, _cell_rnn_tanh, cells, heads  # noqa: E402
+import run  # noqa: E402  (its workload, kernel and public-call closures)
+from rnnmath import _cell_gru, _cell_lstm, cells  # noqa: E402
 from rnnmath import _generated as gen  # noqa: E402
 
 BASE = "41905b7"
@@ -92,35 +93,28 @@ def close(a: dict, b: dict, label: str):
 
 # -- vanilla ---------------------------------------------------------------------------------------
 def vanilla(old, T, B, D, H, K, ids, truncate, rng):
-    x = rng.integers(0, D, size=(T, B)) if ids else rng.normal(size=(T, B, D))
-    y = rng.integers(0, K, size=(T, B))
+    """(previous kernels, engine kernels, public call) on one workload.  The engine's kernels
+    and the public call are benchmarks/run.py's: the kernel calls rnn_gradients makes, in its
+    order, without its checks, and rnn_gradients itself."""
+    shape = (T, B) if B > 1 else (T,)
+    x = rng.integers(0, D, size=shape) if ids else rng.normal(size=shape + (D,))
+    y = rng.integers(0, K, size=shape)
     U, W, V = 0.1 * rng.normal(size=(H, D)), 0.1 * rng.normal(size=(H, H)), 0.1 * rng.normal(size=(K, H))
+    wl = run.Workload("", "", T, B, D, H, K, ids, truncate, x, y, U, W, V)
+    xb, yb = (x, y) if B > 1 else (x[:, None], y[:, None])
     b, c, s0 = np.zeros(H), np.zeros(K), np.zeros(H)
 
     def before():
-        P = old.projection_ids(x, U, b) if ids else old.projection_dense(x, U, b)
+        P = old.projection_ids(xb, U, b) if ids else old.projection_dense(xb, U, b)
         S = old.forward_tanh(P, W, s0)
         Z = old.logits(S, V, c)
-        _, DO = old.softmax_cross_entropy_ids(Z, y, 1.0)
+        _, DO = old.softmax_cross_entropy_ids(Z, yb, 1.0)
         DL = old.backward(old.fprime_tanh(S), DO, W, V, truncate)
         dV, dc, dW, db, _ = old.parameter_gradients(S, DO, DL, W)
-        dU = old.input_gradient_ids(x, DL, D) if ids else old.input_gradient_dense(x, DL)
+        dU = old.input_gradient_ids(xb, DL, D) if ids else old.input_gradient_dense(xb, DL)
         return {"U": dU, "W": dW, "V": dV, "b": db}
 
-    def after():
-        # exactly the kernel calls rnn_gradients makes, in its order, without its checks
-        (S,) = _cell_rnn_tanh.forward(x, ids, U, W, b, s0)
-        Z = heads._logits(S[1:], V, c)
-        _, DO = gen.softmax_cross_entropy_ids(Z, y, 1.0)
-        du, dV, dc = heads.backward(S[1:], DO, V)
-        g, _, d0, _ = _cell_rnn_tanh.backward(x, ids, S, U, W, b, du, 0.0, truncate=truncate)
-        return {"U": g["U"], "W": g["W"], "V": dV, "b": g["b"], "c": dc, "s0": d0["s"]}
-
-    def public():
-        xs, ys = (x[:, 0], y[:, 0]) if B == 1 else (x, y)
-        return rnnmath.rnn_gradients(xs, ys, U, W, V, truncate=truncate)
-
-    return before, after, public
+    return before, run.make_kernels(wl)["gradients"][0], run.make_rnnmath(wl)["gradients"][0]
 
 
 # -- gated -------------------------------------------------------------------------------------------

@@ -143,6 +143,7 @@ def make_kernels(wl):
     validation: what being generated costs, against the hand-written code."""
     from rnnmath import _cell_rnn_tanh as cell
     from rnnmath import _generated as gen
+    from rnnmath import heads
 
     x, y = np.asarray(wl.x), np.asarray(wl.y)
     H, K = wl.W.shape[0], wl.V.shape[0]
@@ -153,17 +154,15 @@ def make_kernels(wl):
 
     def states():
         (S,) = cell.forward(xb, ids, wl.U, wl.W, b, s0)
-        return S, gen.logits(S, wl.V, c)
+        return S, heads._logits(S[1:], wl.V, c)
 
     def gradients():
         S, Z = states()
         loss, DO = gen.softmax_cross_entropy_ids(Z, yb, 1.0)
-        DO2 = DO.reshape(-1, K)
-        du = (DO2 @ wl.V).reshape(DO.shape[:-1] + (H,))
+        du, dV, dc = heads.backward(S[1:], DO, wl.V)
         grads, _, d0, _ = cell.backward(xb, ids, S, wl.U, wl.W, b, du, 0.0, truncate=wl.truncate)
         ds0 = d0["s"] if wl.batched else d0["s"][0]
-        return {"U": grads["U"], "W": grads["W"], "V": DO2.T @ S[1:].reshape(-1, H),
-                "b": grads["b"], "c": DO2.sum(axis=0), "s0": ds0}
+        return {"U": grads["U"], "W": grads["W"], "V": dV, "b": grads["b"], "c": dc, "s0": ds0}
 
     def forward():
         S, Z = states()
