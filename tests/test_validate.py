@@ -3,6 +3,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnmath import rnn_forward, rnn_gradients, softmax
 
@@ -103,3 +105,60 @@ def test_the_one_pass_overflow_test_flags_only_non_finite_sums():
         assert not check.all_finite(np.ones(3), np.array([1.0, np.nan]))
         assert not check.all_finite(np.array([1.0, -np.inf]), 0.0, None)
         assert not check.all_finite(np.full(2, 1e308))  # finite entries, overflowing sum
+
+
+def _check_ids(dtype, depth, values):
+    """x as ids of ``dtype`` is accepted exactly when every value is in [0, depth)."""
+    from rnnmath import validate as check
+    ids = np.array(values, dtype=dtype)
+    if all(0 <= v < depth for v in values):
+        out, is_ids, _ = check.sequence("x", ids, depth, "D")
+        assert is_ids and out.tolist() == values
+    else:
+        with pytest.raises(ValueError, match=r"^x: expected ids in \[0, "):
+            check.sequence("x", ids, depth, "D")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from(["i1", "i2", "i4", "i8", "u1", "u2", "u8", ">i2", ">i8", "<i4", ">u4"]),
+       st.integers(1, 2**40), st.data())
+def test_id_range_of_every_integer_dtype_and_byte_order(dtype, depth, data):
+    """Ids are in range read as unsigned integers of their width (one reduction); narrow signed
+    ids with more classes than half their range, and other byte orders, take both ends."""
+    info = np.iinfo(np.dtype(dtype))
+    depth = data.draw(st.sampled_from([depth % (int(info.max) + 2) + 1, 127, 128, 129, 200,
+                                       32768, 32769, depth]))
+    in_dtype = lambda v: info.min <= v <= info.max  # noqa: E731
+    values = data.draw(st.lists(st.one_of(st.integers(int(info.min), int(info.max)),
+                                          st.integers(-3, 3).filter(in_dtype),
+                                          st.sampled_from([depth - 1, depth, -depth]).filter(
+                                              in_dtype)),
+                                min_size=1, max_size=6))
+    _check_ids(dtype, depth, values)
+
+
+@pytest.mark.parametrize("dtype, depth", [(">i8", 5), ("i1", 200), ("i2", 40000)])
+def test_negative_ids_are_refused_on_the_two_ended_path(dtype, depth):
+    info = np.iinfo(np.dtype(dtype))
+    _check_ids(dtype, depth, [0, -1])
+    _check_ids(dtype, depth, [int(info.min)])  # as unsigned: 2^(bits - 1), below depth
+    _check_ids(dtype, depth, [0, min(depth - 1, int(info.max))])
+
+
+def test_the_sum_of_squares_sees_every_non_finite_entry():
+    """The weights' finiteness test is one BLAS dot product: a NaN or inf anywhere, in arrays
+    long enough to take every vector-unrolled path, makes it non-finite."""
+    from rnnmath import validate as check
+    rng = np.random.default_rng(0)
+    with check.quiet():
+        for n in range(1, 200):
+            for bad in (np.nan, np.inf, -np.inf):
+                for where in {0, n // 2, n - 1}:
+                    a = rng.normal(size=n)
+                    a[where] = bad
+                    assert not np.isfinite(check.sum_of_squares(a)), (n, where, bad)
+        assert np.isfinite(check.sum_of_squares(rng.normal(size=(7, 9))))
+        assert check.sum_of_squares(np.full(3, 1e200)) == np.inf  # a false alarm, settled exactly
+    U = np.full((2, 2), 1e200)  # finite, squares past float64: accepted
+    g = rnn_gradients([0, 1], [0, 1], U, np.zeros((2, 2)), np.zeros((2, 2)))
+    assert np.isfinite(g.dW).all()
