@@ -100,6 +100,19 @@ def test_float64_check_of_the_public_loss(case, record_error):
     assert check.worst < TOL, str(check)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.startswith(("dense", "sigmoid/multi",
+                                                                   "mask/weights/soft"))])
+def test_dense_input_gradient_dx(case, record_error):
+    """dx, for an embedding or a layer below, has the shape of x and matches differences."""
+    x, y, params = make_problem(1, **CASES[case])
+    g = rnn_gradients(x, y, **params)
+    assert g.dx.shape == np.shape(x) and g.dx.dtype == np.float64
+    check = gradient_check(lambda x: rnn_loss(x, y, **params), {"x": np.array(x)}, {"x": g.dx})
+    record_error("rnn_gradients dx vs differences of rnn_loss", check.worst)
+    assert check.worst < TOL, str(check)
+    assert rnn_gradients(np.zeros(np.shape(x)[:-1], dtype=int), y, **params).dx is None  # ids
+
+
 def test_absent_biases_still_get_gradients():
     x, y, params = make_problem(3, biases=False)
     g = rnn_gradients(x, y, **params)
