@@ -2,6 +2,7 @@
 cell", sympy.diff of the unrolled loss equals the derived gradients, entry by entry
 (rnnmath.derive.proof); and a wrong local derivative is caught."""
 import dataclasses
+import re
 
 import pytest
 import sympy as sp
@@ -43,3 +44,16 @@ def test_engine_vanilla_equals_the_page_derivation():
     (factor,) = cell.paths("a").values()
     assert factor == 1 - sp.Symbol("s") ** 2
     assert "\\phi'" in str(rnn.hidden_layer()["delta"].expr.rhs)
+
+
+def test_gru_blocks_are_written_with_their_projections_letters():
+    """One meaning per symbol: x is the input on every page, so the GRU's blocks are written
+    xi^r_t, ..., eta^n_t in the engine's derivation, as on the GRU page, never x^r_t or e^n_t."""
+    cell = cells.gru()
+    assert [cell.latex_name(b) for b in (*cell.blocks["xi"], *cell.blocks["eta"])] == [
+        r"\xi^{r}_{t}", r"\xi^{z}_{t}", r"\xi^{n}_{t}", r"\eta^{r}_{t}", r"\eta^{z}_{t}",
+        r"\eta^{n}_{t}"]
+    steps = cell.derivation().steps
+    for step in steps:
+        assert not re.search(r"(?<![\\\w])[xe]\^|\\bar\{[xe]\}", step.latex), (step.name, step.latex)
+    assert sum(r"\eta^{n}_{t}" in s.latex for s in steps) >= 3   # the check reads real steps
