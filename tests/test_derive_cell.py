@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 from rnnmath.derive import cells
+from rnnmath.derive.latex import latex, lines
 from rnnmath.derive.proof import unrolled_proof
 
 # Instance sizes: T = 2 steps, H = 2 units (transposes show), D = 1 input; the peephole LSTM
@@ -57,3 +58,20 @@ def test_gru_blocks_are_written_with_their_projections_letters():
     for step in steps:
         assert not re.search(r"(?<![\\\w])[xe]\^|\\bar\{[xe]\}", step.latex), (step.name, step.latex)
     assert sum(r"\eta^{n}_{t}" in s.latex for s in steps) >= 3   # the check reads real steps
+
+
+def test_long_recursion_sums_print_one_term_per_line():
+    """A total derivative of three or more terms is printed one term per line, so that it fits a
+    phone's column (the peephole LSTM's C-bar on "Derive your own cell"); only the printing
+    changes: the lines are the terms of the plain sum, in the order it prints them."""
+    steps = cells.peephole_lstm().derivation()
+    for name in ("bar_c", "carry_c"):
+        step = steps[name]
+        assert isinstance(step.expr.rhs, lines), name
+        plain = latex(sp.Add(*step.expr.rhs.args))
+        one_line = re.sub(r"\\begin\{aligned\}\[t\] &|\\end\{aligned\}", "",
+                          latex(step.expr.rhs)).replace(" \\\\\n&", " ")
+        assert one_line == plain and step.latex.count("\n&+ ") == 2, (name, step.latex)
+    # two terms fit a line: the LSTM's C-bar stays one sum
+    assert isinstance(cells.lstm().derivation()["bar_c"].expr.rhs, sp.Add)
+

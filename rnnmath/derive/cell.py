@@ -28,9 +28,15 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import translate
 
+from .latex import lines
 from .steps import Derivation, Step
 
 H, D = sp.symbols("H D", integer=True, positive=True)
+
+# A sum of the recursion with this many terms or more is printed one term per line, in the order
+# a plain sum prints (latex.lines): each line is one way the quantity reaches the loss, and the
+# formula fits a phone's column.
+LONG_SUM = 3
 
 
 class sigmoid(sp.Function):
@@ -387,12 +393,12 @@ def derive(cell: Cell) -> Derivation:
                       else "") + " and its uses later in this step.")
         else:
             cap = "Total derivative: every use of this node at step $t$."
-        steps.append(Step(f"bar_{vec}", cap, _eq(_bar(cell, vec), rhs), result=True))
+        steps.append(Step(f"bar_{vec}", cap, _eq(_bar(cell, vec), _on_lines(rhs)), result=True))
     for s in cell.states:
         rhs = _adjoint_rhs(cell, f"{s}_prev")
         steps.append(Step(f"carry_{s}", f"What step $t$ sends back to ${cell.latex_name(s, -1)}$: "
                           "the recursion's term from the next step.",
-                          _eq(_carry(cell, s, "t-1"), rhs), result=True))
+                          _eq(_carry(cell, s, "t-1"), _on_lines(rhs)), result=True))
     # Gradients
     for name, shape in cell.shapes.items():
         terms = []
@@ -421,6 +427,13 @@ def _adjoint_rhs(cell: Cell, vec: str):
     terms = [_at(cell, k) * _bar(cell, sig) for sig, k in paths.items()]
     terms += [_product_term(cell, n, m) for n, m in prods]
     return sp.Add(*terms)
+
+
+def _on_lines(total: sp.Expr) -> sp.Expr:
+    """``total`` one term per line if it has :data:`LONG_SUM` terms or more (see there)."""
+    if isinstance(total, sp.Add) and len(total.args) >= LONG_SUM:
+        return lines(*total.as_ordered_terms())
+    return total
 
 
 def _order_key(self, name):

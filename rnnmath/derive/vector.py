@@ -18,6 +18,7 @@ import sympy as sp
 
 from . import cells
 from .cell import Cell, sigmoid
+from .latex import lines, plus
 from .steps import Derivation, Step
 
 # PyTorch's per-gate blocks: row block ``g`` of weight_ih is W_{ig}, of bias_hh is b_{hg}, ...
@@ -40,27 +41,6 @@ class odot(sp.Function):
             parts.append(rf"\left({tex}\right)" if isinstance(arg, (sp.Add, plus)) else tex)
         out = r" \odot ".join(parts)
         return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
-
-
-class plus(sp.Function):
-    """A sum printed in the order of its args (SymPy sorts an ``Add``): the input's term first,
-    as PyTorch's documentation writes a gate, and a state's uses at step t before what the next
-    step sends back."""
-
-    def _latex(self, printer, exp=None):
-        out = " + ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
-        return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
-
-
-class lines(plus):
-    """A sum printed one term per line, so that it fits a phone's column: a total derivative
-    (each line one way the quantity reaches the loss), or a long pre-activation."""
-
-    align = "[t]"  # the first line on the baseline of the equation's left-hand side
-
-    def _latex(self, printer, exp=None):
-        body = " \\\\\n&+ ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
-        return rf"\begin{{aligned}}{self.align} &{body}\end{{aligned}}"
 
 
 class inner_lines(lines):
