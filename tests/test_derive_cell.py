@@ -75,3 +75,12 @@ def test_long_recursion_sums_print_one_term_per_line():
     # two terms fit a line: the LSTM's C-bar stays one sum
     assert isinstance(cells.lstm().derivation()["bar_c"].expr.rhs, sp.Add)
 
+
+def test_elementwise_parameters_are_written_as_their_gradients_are():
+    """p_o is p^{o} in every step, as in dE/dp^{o}, and has no time index: it is one vector."""
+    steps = cells.peephole_lstm().derivation()
+    assert all("p_{" not in s.latex for s in steps.steps), [s.name for s in steps.steps
+                                                          if "p_{" in s.latex]
+    assert r"{\partial p^{o}}" in steps["local_o_p_o"].latex
+    assert r"\partial E}{\partial p^{o}}" in steps["dp_o"].latex
+    assert r"C_{t} p^{o}" in steps["forward_o"].latex

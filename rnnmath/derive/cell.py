@@ -319,8 +319,10 @@ def _sym(text):
 
 
 def _at(cell: Cell, expr: sp.Expr, shift: int = 0) -> sp.Expr:
-    """Entry symbols as time-indexed LaTeX symbols (``h_prev -> h_{t-1}``, ``u -> u``)."""
+    """Entry symbols as time-indexed LaTeX symbols (``h_prev -> h_{t-1}``), elementwise
+    parameters as the gradient steps write them (``p_o -> p^{o}``, ``u -> u``)."""
     mapping = {sp.Symbol(v): _sym(cell.latex_name(v, shift)) for v in cell.vector_names}
+    mapping |= {sp.Symbol(p): _sym(cell.tex(p)) for p in cell.elementwise_params}
     # The step [s > 0] shown as the site shows it (activation.relu): a bracket, not theta.
     shown = expr.replace(lambda e: isinstance(e, sp.Heaviside),
                          lambda e: sp.Heaviside(e.args[0], 0).rewrite(sp.Piecewise))
@@ -380,7 +382,8 @@ def derive(cell: Cell) -> Derivation:
             steps.append(Step(f"local_{n.name}_{arg}", "Local derivative, entry by entry "
                               "(`sympy.diff`), written with the stored values.",
                               _eq(_sym(rf"\frac{{\partial {cell.latex_name(n.name)}}}"
-                                       rf"{{\partial {cell.latex_name(arg)}}}"), _at(cell, loc))))
+                                       rf"{{\partial {_at(cell, sp.Symbol(arg)).name}}}"),
+                                  _at(cell, loc))))
     # The recursion, in reverse evaluation order
     for vec in reversed(cell.signals):
         rhs = _adjoint_rhs(cell, vec)
