@@ -169,8 +169,6 @@ class Cell:
             if arr.shape != shape:
                 raise ValueError(f"params[{name!r}]: expected shape {shape} "
                                  f"({' x '.join(dims)}), got shape {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"params[{name!r}]: expected finite values, got a NaN or inf")
             out[name] = arr
         return out, H, D
 
@@ -308,11 +306,8 @@ class Cell:
             self._check_backward(signals)
         if dx is not None and not fw._batched:
             dx = dx[:, 0]
-        state0 = {}
-        for s, g in d0.items():
-            shape = fw._state0_shapes[s]
-            state0[s] = g.sum(axis=0) if (len(shape) == 1 and fw._batched) else (
-                g if fw._batched else g[0])
+        state0 = {s: state0_gradient(g, fw._state0_shapes[s], fw._batched)
+                  for s, g in d0.items()}
         return CellGradients(grads, dx, state0, signals)
 
     def step(self, x, params, state=None) -> dict:
@@ -423,6 +418,14 @@ class Stepper:
             raise ValueError(f"x: expected a row of shape ({D},) or rows (B, {D}), got "
                              f"shape {xa.shape}")
         return xa, False, (xa.shape[0] if xa.ndim == 2 else None)
+
+
+def state0_gradient(g: np.ndarray, shape: tuple, batched: bool) -> np.ndarray:
+    """The kernels' (B, H) initial-state gradient shaped like the initial state given: summed
+    over the batch for one (H,) state shared by every sequence, (H,) for unbatched input."""
+    if not batched:
+        return g[0]
+    return g.sum(axis=0) if len(shape) == 1 else g
 
 
 def _dim(text: str, H: int, D: int) -> int:

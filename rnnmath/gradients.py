@@ -8,6 +8,7 @@ Model (column vectors, :math:`t = 1..T`, loss summed over time and batch):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -93,22 +94,27 @@ class _Problem(NamedTuple):
     c: np.ndarray
     s0: np.ndarray           # (H,) or (B, H); (H,) is shared by a batch
     activation: str
+    squares: tuple           # sums of squared entries of U, W, V, c: bounds for the results
 
 
 def _prepare(x, U, W, V, b, c, s0, activation) -> _Problem:
-    W = check.finite_matrix("W", W)
+    """The validated arguments; the caller holds :func:`check.quiet` (the weights are tested
+    by dot products, whose squares may overflow)."""
+    W, W2 = check.measured_matrix("W", W)
     H = W.shape[0]
     if W.shape != (H, H):
         raise ValueError(f"W: expected a square (H, H) matrix, got shape {W.shape}")
-    U = check.finite_matrix("U", U, rows=H)
-    V = check.finite_matrix("V", V, cols=H)
+    U, U2 = check.measured_matrix("U", U, rows=H)
+    V, V2 = check.measured_matrix("V", V, cols=H)
     D, K = U.shape[1], V.shape[0]
     b = check.vector("b", b, H)
+    c_given = c is not None
     c = check.vector("c", c, K)
     x, ids, batched = check.sequence("x", x, D, "D = U.shape[1]")
     s0 = check.initial_state("s0", s0, H, x.shape[1] if batched else None)
     activation = check.choice("activation", activation, ACTIVATIONS)
-    return _Problem(x, ids, batched, U, W, V, b, c, s0, activation)
+    squares = (U2, W2, V2, check.sum_of_squares(c) if c_given else 0.0)
+    return _Problem(x, ids, batched, U, W, V, b, c, s0, activation, squares)
 
 
 def _labels(y, prob: _Problem, output: str) -> np.ndarray:
@@ -155,6 +161,38 @@ def _max_abs(a) -> float:
     return max(a.max(initial=0.0), -a.min(initial=0.0))
 
 
+# Bounds below this leave eight orders of magnitude for rounding before float64 overflows.
+_SAFE = 1e300
+
+
+def _results_finite(prob: _Problem, S, loss, DO, delta) -> bool:
+    r"""True when every result of :func:`rnn_gradients` is finite, from three sums of squares.
+
+    The states S, dE/dz and :math:`\delta_t = \partial E/\partial a_t` are read (a sum of
+    squares is not finite when an entry is not).  Everything else is a sum over the n = T B
+    rows of products of tested arrays and validated weights, so Cauchy-Schwarz bounds every
+    entry by a product of square roots of sums of squares (written :math:`|A|^2`), without
+    reading it: :math:`z_t = V s_t + c` by :math:`|S| |V| + |c|`; dW by :math:`|\delta| |S|`;
+    dU by :math:`|\delta| |X|`, with :math:`|X|^2 = n` for one-hot rows; db by
+    :math:`\sqrt{n} |\delta|`; ds0 (:math:`\delta_1 W`, summed over a batch) by
+    :math:`\sqrt{n} |\delta| |W|`; dx by :math:`|\delta| |U|`; dV by :math:`|DO| |S|`; dc by
+    :math:`\sqrt{n} |DO|`.  Three dot products instead of a reduction over every result: at
+    workload A's size the number of NumPy calls, not the bytes, is the cost.
+
+    False: something overflowed, or a bound is too large to decide; the caller then tests each
+    result exactly."""
+    ss = check.sum_of_squares
+    U2, W2, V2, c2 = prob.squares
+    n = delta.shape[0] * delta.shape[1]  # delta: (T, B, H)
+    S2, DO2, delta2 = ss(S), ss(DO), ss(delta)
+    X2 = n if prob.ids else ss(prob.x)
+    sqrt = math.sqrt
+    return (sqrt(delta2) * sqrt(max(S2, X2, n * max(W2, 1.0), 0.0 if prob.ids else U2)) < _SAFE
+            and sqrt(DO2) * sqrt(max(S2, n)) < _SAFE
+            and sqrt(S2) * sqrt(V2) + sqrt(c2) < _SAFE
+            and math.isfinite(loss))
+
+
 def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", output="softmax",
                 y=None, mask=None) -> RNNForward:
     """Run the RNN forward and return states, logits, probabilities (and the loss if ``y``).
@@ -191,7 +229,8 @@ def rnn_forward(x, U, W, V, b=None, c=None, s0=None, *, activation="tanh", outpu
     >>> np.allclose(out.probs.sum(axis=-1), 1)
     True
     """
-    prob = _prepare(x, U, W, V, b, c, s0, activation)
+    with check.quiet():  # the weights' sums of squares may overflow: then each entry is tested
+        prob = _prepare(x, U, W, V, b, c, s0, activation)
     output = check.choice("output", output, OUTPUTS)
     M = _mask(mask, prob)
     _, fw, Z = _forward(prob)
@@ -274,36 +313,38 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     >>> check.worst < 1e-7
     True
     """
-    prob = _prepare(x, U, W, V, b, c, s0, activation)
-    output = check.choice("output", output, OUTPUTS)
-    Y = _labels(y, prob, output)
-    M = _mask(mask, prob)
-    k = check.truncate(truncate)
-    # The pieces: cell forward, output head, cell backward with the head's upstream gradient,
-    # on the validated arrays, with their overflow checks deferred to one test at the end, and
-    # one floating-point switch for all of them (A's kernels take 0.25 ms: per-piece checks and
-    # switches cost a third of that).
-    cell = cells.rnn(prob.activation)
-    _check_projection(prob, cell)
-    with check.quiet():  # overflow is named below, by quantity and step
-        fw = cell._run(prob.x if prob.batched else prob.x[:, None], prob.ids, prob.batched,
-                       {"U": prob.U, "W": prob.W, "b": prob.b}, {"s": prob.s0}, checked=False)
-        Z = heads._logits(fw.outputs, prob.V, prob.c)
+    # One floating-point switch for the whole call (A's kernels take 0.3 ms: per-piece checks
+    # and switches cost a third of that).  The pieces -- cell forward, output head, cell
+    # backward with the head's upstream gradient -- are the cell's generated kernels called
+    # directly on the validated arrays, and leave their overflow checks to one test at the end.
+    with check.quiet():
+        prob = _prepare(x, U, W, V, b, c, s0, activation)
+        output = check.choice("output", output, OUTPUTS)
+        Y = _labels(y, prob, output)
+        M = _mask(mask, prob)
+        k = check.truncate(truncate)
+        cell = cells.rnn(prob.activation)
+        _check_projection(prob, cell)
+        xb = prob.x if prob.batched else prob.x[:, None]  # the kernels' (T, B, ...)
+        (S,) = cell.kernels.forward(xb, prob.ids, prob.U, prob.W, prob.b, prob.s0)
+        outputs = S[1:] if prob.batched else S[1:, 0]
+        Z = heads._logits(outputs, prob.V, prob.c)
         loss, DO = heads._loss_kernel(Z, Y, M, output)
-        du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
-        g = cell._backward(fw, du if prob.batched else du[:, None], [0.0], k, checked=False)
-        grads = RNNGradients(loss, g.params["U"], g.params["W"], dV, g.params["b"], dc,
-                             g.state0["s"], fw.final, g.x)
-        # dE/dz and delta are not tested themselves: dc and db are their sums over all steps,
-        # finite exactly when every entry is (or a false alarm, when the sum overflows).
-        ok = check.all_finite(fw.stored["s"], Z, loss, grads.dU, grads.dW, dV, grads.db, dc,
-                         grads.ds0, grads.dx)
+        du, dV, dc = heads.backward(outputs, DO, prob.V)
+        g, dx, d0, signals = cell.kernels.backward(
+            xb, prob.ids, S, prob.U, prob.W, prob.b, du if prob.batched else du[:, None], 0.0,
+            truncate=k)
+        ok = _results_finite(prob, S, loss, DO, signals["a"])
+    grads = RNNGradients(loss, g["U"], g["W"], dV, g["b"], dc,
+                         cells.state0_gradient(d0["s"], prob.s0.shape, prob.batched),
+                         {"s": S[-1] if prob.batched else S[-1, 0]},
+                         dx if (dx is None or prob.batched) else dx[:, 0])
     if not ok:
         # Something overflowed: the checks of the pieces, in their order, name the first.
-        cell._check_forward(fw.stored)
+        cell._check_forward({"s": S})
         heads._check_logits(Z)
         heads._check_loss(loss, DO)
-        cell._check_backward(g.signals)
+        cell._check_backward(signals)
         named = [(f"d{name}", value) for name, value in grads.as_dict().items()]
         if grads.dx is not None:
             named.append(("gradient dx", grads.dx))

@@ -5,7 +5,10 @@ NumPy warning leaks out of the public functions.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rnnmath import gradients as _gradients
 from rnnmath import gru_gradients, lstm_gradients, rnn_forward, rnn_gradients, rnn_loss, softmax
 from rnnmath.gated import gru_forward, lstm_forward
 
@@ -99,3 +102,123 @@ def test_token_ids_past_float64_in_u_plus_b_give_the_correctly_rounded_tanh_resu
     for name, g in over.as_dict().items():
         np.testing.assert_array_equal(g, finite.as_dict()[name], err_msg=name)
     assert over.db[0] == 0.0 and np.all(over.dU[0] == 0.0)  # times tanh' = 0 in both calls
+
+
+# --- the one result test of rnn_gradients (gradients._results_finite) ---------------------------
+
+@st.composite
+def scaled_problems(draw):
+    """Small random RNN problems whose weights, inputs and initial states are scaled by powers
+    of ten up to 1e306, so that results overflow, nearly overflow or stay ordinary."""
+    T, H, D, K = (draw(st.integers(1, 4)) for _ in range(4))
+    B = draw(st.sampled_from([None, 1, 3]))
+    lead = (T,) if B is None else (T, B)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = lambda: 10.0 ** draw(st.sampled_from([-3, 0, 0, 10, 50, 100, 150, 200, 250, 300, 306]))
+    ids = draw(st.booleans())
+    kw = dict(x=rng.integers(0, D, size=lead) if ids else rng.normal(size=lead + (D,)) * scale(),
+              y=rng.integers(0, K, size=lead), U=rng.normal(size=(H, D)) * scale(),
+              W=rng.normal(size=(H, H)) * scale(), V=rng.normal(size=(K, H)) * scale(),
+              activation=draw(st.sampled_from(["tanh", "relu"])),
+              output=draw(st.sampled_from(["softmax", "sigmoid"])))
+    if draw(st.booleans()):
+        kw["s0"] = rng.normal(size=(H,) if B is None else (B, H)) * scale()
+    if draw(st.booleans()):
+        kw["c"] = rng.normal(size=K) * scale()
+    if draw(st.booleans()):
+        kw["mask"] = rng.random(lead) * scale()
+    if draw(st.booleans()):
+        kw["truncate"] = draw(st.integers(0, 3))
+    return kw
+
+
+OUTCOMES = {"bounded": 0, "tested": 0, "raised": 0}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_results():
+    """Record what gradients._results_finite said."""
+    calls = []
+    real = _gradients._results_finite
+
+    def recording(*args):
+        said = real(*args)
+        calls.append(said)
+        return said
+
+    _gradients._results_finite = recording
+    yield calls
+    _gradients._results_finite = real
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True)
+@given(scaled_problems())
+def test_the_result_test_passes_only_results_that_are_finite(monkeypatch_results, kw):
+    """rnn_gradients reads three sums of squares and bounds the rest (Cauchy-Schwarz); when
+    that test says finite, every result, and the logits, must be finite entry by entry.  When
+    it cannot decide, the exact tests run: an error, or results that are finite after all.
+    (The logits are not a result; rnn_forward checks them entry by entry.)"""
+    calls = monkeypatch_results
+    calls.clear()
+    try:
+        g = rnn_gradients(**kw)
+    except FloatingPointError:
+        OUTCOMES["raised"] += 1
+        # before the test (input projections) or after it said "not finite", never after True
+        assert not calls or calls[-1] is False
+        return
+    said = calls[-1]
+    results = [g.loss, *g.as_dict().values(), g.final["s"]] + ([] if g.dx is None else [g.dx])
+    assert all(np.isfinite(r).all() for r in results), (said, kw)
+    if said:
+        forward = {k: v for k, v in kw.items() if k not in ("y", "mask", "truncate", "output")}
+        assert np.isfinite(rnn_forward(**forward).logits).all()  # or it raises
+    OUTCOMES["bounded" if said else "tested"] += 1
+
+
+def test_the_result_test_decided_by_bounds_and_fell_back_to_exact_tests():
+    """Runs after the property (file order): both branches and errors occurred."""
+    if sum(OUTCOMES.values()) == 0:  # the property was deselected
+        return
+    print(f"\nresult test: {OUTCOMES}")
+    assert all(v > 0 for v in OUTCOMES.values()), OUTCOMES
+
+
+# Each case overflows one result while everything the result test reads (states, dE/dz, delta)
+# stays below 1e154, so only the bound on that result can catch it: with the bound left out,
+# rnn_gradients would return the overflowed value.
+NEAR_MISSES = {
+    # z = V s + c = -1e299 + (-max) rounds to -inf (relu state 1e145, V = -1e154); label 1
+    # wins, so the loss and dE/dz are finite
+    "logits": (dict(x=[0], y=[1], U=[[1e145]], W=[[0.0]], V=[[-1e154], [0.0]],
+                    c=[-1.7976931348623157e308, 0.0], activation="relu"), r"logits z_t"),
+    # dU = delta x^T with delta = 1e154 and dense x = 1e155
+    "dU, dense": (dict(x=[[1e155]], y=[1], U=[[1e-160]], W=[[0.0]], V=[[1e154], [0.0]]),
+                  r"dU "),
+    # dx = delta U with delta = 1e154 and U = 1e155
+    "dx": (dict(x=[[1e-160]], y=[1], U=[[1e155]], W=[[0.0]], V=[[1e154], [0.0]]),
+           r"gradient dx"),
+    # dV = dE/dz s^T with relu states 1e154 and dE/dz = 1e155 (mask)
+    "dV": (dict(x=[0], y=[1], U=[[1e154]], W=[[0.0]], V=[[1e-160], [0.0]], mask=[1e155],
+                activation="relu"), r"dV "),
+    # dW = delta s_0^T with delta = 1e153 and s_0 = 1e156
+    "dW": (dict(x=[0], y=[1], U=[[0.0]], W=[[1e-160]], V=[[1e153], [0.0]], s0=[1e156]),
+           r"dW "),
+    # ds0 = delta W with delta = 1e153 and W = 1e156 (s_0 = 0, so W s_0 = 0)
+    "ds0": (dict(x=[0], y=[1], U=[[1e-3]], W=[[1e156]], V=[[1e153], [0.0]]), r"ds0 "),
+    # the same with delta = 1e155 (V = 1e154 times dE/dz = 10, a mask) and W = 1e154: only
+    # delta's own sum of squares is beyond float64
+    "ds0, large delta": (dict(x=[0], y=[1], U=[[1e-10]], W=[[1e154]], V=[[1e154], [0.0]],
+                              mask=[10.0]), r"ds0 "),
+}
+
+
+@pytest.mark.parametrize("case", list(NEAR_MISSES))
+def test_every_bound_of_the_result_test_is_needed(case):
+    kw, name = NEAR_MISSES[case]
+    kw = {k: (np.array(v, dtype=float) if k not in ("x", "y", "activation") else v)
+          for k, v in kw.items()}
+    if isinstance(kw["x"][0], list):
+        kw["x"] = np.array(kw["x"], dtype=float)
+    with pytest.raises(FloatingPointError, match=name):
+        rnn_gradients(**kw)
