@@ -200,6 +200,17 @@ def test_display_formulas_fit_their_column_at_desktop_width(page_reports):
                           f"{WIDTHS[0]} px:\n" + "\n".join(problems))
 
 
+# Pages whose display formulas all fit a phone's column too, so that none scrolls sideways there:
+# long sums are printed one term per line (rnnmath.derive.latex.lines).
+FIT_A_PHONE = ("own-cell/index.html",)
+
+
+@pytest.mark.parametrize("path", FIT_A_PHONE)
+def test_formulas_fit_a_phone(page_reports, path):
+    wide = page_reports[path]["layout"][WIDTHS[-1]]["wide"]
+    assert not wide, f"{path} at {WIDTHS[-1]} px:\n" + "\n".join(wide)
+
+
 def test_search_finds_softmax(served_site, browser_page):
     page, log = browser_page
     page.goto(served_site, wait_until="load")

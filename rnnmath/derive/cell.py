@@ -28,9 +28,15 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import translate
 
+from .latex import lines
 from .steps import Derivation, Step
 
 H, D = sp.symbols("H D", integer=True, positive=True)
+
+# A sum of the recursion with this many terms or more is printed one term per line, in the order
+# a plain sum prints (latex.lines): each line is one way the quantity reaches the loss, and the
+# formula fits a phone's column.
+LONG_SUM = 3
 
 
 class sigmoid(sp.Function):
@@ -96,6 +102,11 @@ class Cell:
         The state an output layer reads at every step (``"h"``).
     blocks : dict of str to tuple of str
         Row blocks of product nodes, in stacking order.
+    symbols : dict of str to str
+        Names the derivation writes instead of the code's, where the two differ.  The GRU's code
+        names its projections' blocks ``x_r, ..., e_n``; the derivation writes ``xi_r, ...,
+        eta_n``, which :func:`_tex` prints as :math:`\\xi^{r}, \\eta^{n}`, since :math:`x` is the
+        input on every page.
     matrices : dict of str to (rows, cols)
         Filled from the ``MatrixSymbol`` shapes; listed here for validation and docs.
     """
@@ -107,6 +118,7 @@ class Cell:
     blocks: dict = field(default_factory=dict)
     input: str = "x"
     title: str = ""
+    symbols: dict = field(default_factory=dict)
 
     # -- structure ------------------------------------------------------------------------
     @cached_property
@@ -266,10 +278,14 @@ class Cell:
         return out
 
     # -- the derivation ------------------------------------------------------------------
+    def tex(self, name: str) -> str:
+        """A name of the cell as the site writes it: its :attr:`symbols` entry, in LaTeX."""
+        return _tex(self.symbols.get(name, name))
+
     def latex_name(self, vec: str, shift: int = 0) -> str:
         base = vec[:-5] if vec.endswith("_prev") else vec
         t = {0: "t", -1: "t-1", 1: "t+1"}[shift - (1 if vec.endswith("_prev") else 0)]
-        return f"{_tex(base)}_{{{t}}}"
+        return f"{self.tex(base)}_{{{t}}}"
 
     def derivation(self) -> Derivation:
         """Forward equations, local derivatives, the BPTT recursion and every gradient, as steps."""
@@ -303,8 +319,10 @@ def _sym(text):
 
 
 def _at(cell: Cell, expr: sp.Expr, shift: int = 0) -> sp.Expr:
-    """Entry symbols as time-indexed LaTeX symbols (``h_prev -> h_{t-1}``, ``u -> u``)."""
+    """Entry symbols as time-indexed LaTeX symbols (``h_prev -> h_{t-1}``), elementwise
+    parameters as the gradient steps write them (``p_o -> p^{o}``, ``u -> u``)."""
     mapping = {sp.Symbol(v): _sym(cell.latex_name(v, shift)) for v in cell.vector_names}
+    mapping |= {sp.Symbol(p): _sym(cell.tex(p)) for p in cell.elementwise_params}
     # The step [s > 0] shown as the site shows it (activation.relu): a bracket, not theta.
     shown = expr.replace(lambda e: isinstance(e, sp.Heaviside),
                          lambda e: sp.Heaviside(e.args[0], 0).rewrite(sp.Piecewise))
@@ -314,24 +332,24 @@ def _at(cell: Cell, expr: sp.Expr, shift: int = 0) -> sp.Expr:
 def _bar(cell: Cell, vec: str, shift: int = 0) -> sp.Symbol:
     base = vec[:-5] if vec.endswith("_prev") else vec
     t = {0: "t", -1: "t-1", 1: "t+1"}[shift - (1 if vec.endswith("_prev") else 0)]
-    return _sym(f"{_bar_tex(base)}_{{{t}}}")
+    return _sym(f"{_bar_tex(cell, base)}_{{{t}}}")
 
 
-def _bar_tex(name: str) -> str:
+def _bar_tex(cell: Cell, name: str) -> str:
     """``\\bar{a}^{f}`` for ``a_f``: the bar on the letter, the superscript outside."""
-    head, _, sup = _tex(name).partition("^")
+    head, _, sup = cell.tex(name).partition("^")
     return rf"\bar{{{head}}}" + (f"^{sup}" if sup else "")
 
 
-def _transposed(name: str) -> str:
+def _transposed(cell: Cell, name: str) -> str:
     """``W^{T}``, or ``(W^{hh})^{T}`` for a name with a superscript of its own."""
-    tex = _tex(name)
+    tex = cell.tex(name)
     return rf"\left({tex}\right)^{{T}}" if "^" in tex else f"{tex}^{{T}}"
 
 
-def _carry(state: str, t: str = "t"):
+def _carry(cell: Cell, state: str, t: str = "t"):
     """What step t+1 sends back to state s_t (the recursion's carried term)."""
-    return _sym(rf"\overleftarrow{{{_tex(state)}}}_{{{t}}}")
+    return _sym(rf"\overleftarrow{{{cell.tex(state)}}}_{{{t}}}")
 
 
 def _grad(name):
@@ -339,7 +357,7 @@ def _grad(name):
 
 
 def _product_term(cell, node: Product, matrix: str, shift: int = 0):
-    return _sym(rf"{_transposed(matrix)}\,{_bar_tex(node.name)}_{{{'t+1' if shift else 't'}}}")
+    return _sym(rf"{_transposed(cell, matrix)}\,{_bar_tex(cell, node.name)}_{{{'t+1' if shift else 't'}}}")
 
 
 def derive(cell: Cell) -> Derivation:
@@ -347,10 +365,11 @@ def derive(cell: Cell) -> Derivation:
     # Forward
     for n in cell.nodes:
         if isinstance(n, Product):
-            rhs = sp.Add(*[_sym(f"{_tex(m)} {cell.latex_name(v)}") for m, v in n.terms],
-                         *[_sym(_tex(b)) for b in n.biases], evaluate=False)
+            rhs = sp.Add(*[_sym(f"{cell.tex(m)} {cell.latex_name(v)}") for m, v in n.terms],
+                         *[_sym(cell.tex(b)) for b in n.biases], evaluate=False)
             steps.append(Step(f"forward_{n.name}", "A product node: parameters times vectors, plus "
-                              "biases." + (f" Its rows are the blocks {', '.join(n.blocks)}, "
+                              "biases." + (" Its rows are the blocks "
+                                            f"${', '.join(cell.latex_name(b) for b in n.blocks)}$, "
                                             "$H$ rows each." if len(n.blocks) > 1 else ""),
                               _eq(_sym(cell.latex_name(n.name)), rhs)))
         else:
@@ -363,44 +382,45 @@ def derive(cell: Cell) -> Derivation:
             steps.append(Step(f"local_{n.name}_{arg}", "Local derivative, entry by entry "
                               "(`sympy.diff`), written with the stored values.",
                               _eq(_sym(rf"\frac{{\partial {cell.latex_name(n.name)}}}"
-                                       rf"{{\partial {cell.latex_name(arg)}}}"), _at(cell, loc))))
+                                       rf"{{\partial {_at(cell, sp.Symbol(arg)).name}}}"),
+                                  _at(cell, loc))))
     # The recursion, in reverse evaluation order
     for vec in reversed(cell.signals):
         rhs = _adjoint_rhs(cell, vec)
         if vec in cell.states:
-            rhs = _carry(vec) + rhs
-            rhs = _sym(f"u^{{{_tex(vec)}}}_{{t}}") + rhs if vec == cell.output else rhs
+            rhs = _carry(cell, vec) + rhs
+            rhs = _sym(f"u^{{{cell.tex(vec)}}}_{{t}}") + rhs if vec == cell.output else rhs
             cap = (f"Total derivative of the state: what the next step sends back "
-                   f"(${sp.latex(_carry(vec))}$, zero at $T$ except for `dfinal`)"
+                   f"(${sp.latex(_carry(cell, vec))}$, zero at $T$ except for `dfinal`)"
                    + (", the upstream gradient $u_t$ of the output layer" if vec == cell.output
                       else "") + " and its uses later in this step.")
         else:
             cap = "Total derivative: every use of this node at step $t$."
-        steps.append(Step(f"bar_{vec}", cap, _eq(_bar(cell, vec), rhs), result=True))
+        steps.append(Step(f"bar_{vec}", cap, _eq(_bar(cell, vec), _on_lines(rhs)), result=True))
     for s in cell.states:
         rhs = _adjoint_rhs(cell, f"{s}_prev")
         steps.append(Step(f"carry_{s}", f"What step $t$ sends back to ${cell.latex_name(s, -1)}$: "
                           "the recursion's term from the next step.",
-                          _eq(_carry(s, "t-1"), rhs), result=True))
+                          _eq(_carry(cell, s, "t-1"), _on_lines(rhs)), result=True))
     # Gradients
     for name, shape in cell.shapes.items():
         terms = []
         for n in cell.products:
-            terms += [_sym(rf"{_bar_tex(n.name)}_{{t}}\,{cell.latex_name(v)}^{{T}}")
+            terms += [_sym(rf"{_bar_tex(cell, n.name)}_{{t}}\,{cell.latex_name(v)}^{{T}}")
                       for m, v in n.terms if m == name]
-            terms += [_sym(rf"{_bar_tex(n.name)}_{{t}}") for b in n.biases if b == name]
+            terms += [_sym(rf"{_bar_tex(cell, n.name)}_{{t}}") for b in n.biases if b == name]
         if name in cell.elementwise_params:
             terms += [_at(cell, k) * _bar(cell, sig) for sig, k in cell.paths(name).items()]
         t = sp.Symbol("t", integer=True, positive=True)
         steps.append(Step(f"d{name}", "Summed over the steps (and batch items).",
-                          _eq(_grad(_tex(name)), sp.Sum(sp.Add(*terms), (t, 1, sp.Symbol("T")))),
+                          _eq(_grad(cell.tex(name)), sp.Sum(sp.Add(*terms), (t, 1, sp.Symbol("T")))),
                           result=True))
     xs = [_product_term(cell, n, m) for n in cell.products for m, v in n.terms if v == cell.input]
     steps.append(Step("dx", "Dense inputs: the transposed input products.",
                       _eq(_grad(cell.latex_name(cell.input)), sp.Add(*xs)), result=True))
     for s in cell.states:
         steps.append(Step(f"d{s}0", "The initial state gets what step 1 sends back.",
-                          _eq(_grad(f"{_tex(s)}_{{0}}"), _carry(s, "0")), result=True))
+                          _eq(_grad(f"{cell.tex(s)}_{{0}}"), _carry(cell, s, "0")), result=True))
     return Derivation(f"cell.{cell.name}", cell.title or f"{cell.name}: BPTT derived from the cell",
                       tuple(steps))
 
@@ -410,6 +430,13 @@ def _adjoint_rhs(cell: Cell, vec: str):
     terms = [_at(cell, k) * _bar(cell, sig) for sig, k in paths.items()]
     terms += [_product_term(cell, n, m) for n, m in prods]
     return sp.Add(*terms)
+
+
+def _on_lines(total: sp.Expr) -> sp.Expr:
+    """``total`` one term per line if it has :data:`LONG_SUM` terms or more (see there)."""
+    if isinstance(total, sp.Add) and len(total.args) >= LONG_SUM:
+        return lines(*total.as_ordered_terms())
+    return total
 
 
 def _order_key(self, name):

@@ -54,6 +54,10 @@ def gru() -> Cell:
         ("r", sigmoid(xr + er)), ("z", sigmoid(xz + ez)), ("n", sp.tanh(xn + r * en)),
         ("h", (1 - z) * n + z * hp),
     ), states=("h",), output="h", blocks={"xi": ("x_r", "x_z", "x_n"), "eta": ("e_r", "e_z", "e_n")},
+        # Short names in the code; each block written with its projection's letter in the
+        # derivation (xi^r_t, eta^n_t), as on the GRU page: x is the input there.
+        symbols={"x_r": "xi_r", "x_z": "xi_z", "x_n": "xi_n",
+                 "e_r": "eta_r", "e_z": "eta_z", "e_n": "eta_n"},
         title="GRU from its cell")
 
 

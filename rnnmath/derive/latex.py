@@ -42,7 +42,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "latex"]
+__all__ = ["RnnLatexPrinter", "latex", "lines", "plus"]
 
 # An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
 # lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
@@ -229,6 +229,38 @@ class RnnLatexPrinter(LatexPrinter):
         if expr.function.could_extract_minus_sign():
             return "- " + self._print(sp.Sum(-expr.function, *expr.limits))
         return super()._print_Sum(expr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Display-only sums: SymPy functions that print a sum in a given order or layout, for the
+# derivations to use where a plain ``Add`` would print in SymPy's order, on one line.
+# ---------------------------------------------------------------------------------------------
+class plus(sp.Function):
+    """A sum printed in the order of its args (SymPy sorts an ``Add``): the vector pages write a
+    gate with the input's term first, as PyTorch's documentation does, and a state's uses at
+    step t before what the next step sends back."""
+
+    def _latex(self, printer, exp=None):
+        out = " + ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
+        return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
+
+
+class lines(plus):
+    r"""A sum printed one term per line, so that it fits a phone's column: a total derivative
+    (each line one way the quantity reaches the loss), or a long pre-activation.
+
+    >>> a, b, c = sp.symbols("a b c")
+    >>> print(latex(sp.Eq(sp.Symbol("y"), lines(c, a, -b), evaluate=False)))
+    y = \begin{aligned}[t] &c \\
+    &+ a \\
+    &- b\end{aligned}
+    """
+
+    align = "[t]"  # the first line on the baseline of the equation's left-hand side
+
+    def _latex(self, printer, exp=None):
+        body = " \\\\\n&+ ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
+        return rf"\begin{{aligned}}{self.align} &{body}\end{{aligned}}"
 
 
 def latex(expr, **settings) -> str:

@@ -1,22 +1,24 @@
 r"""The LSTM and GRU in vector form, read off the same cell descriptions the kernels come from.
 
-The engine (:mod:`rnnmath.derive.cell`) writes a cell's steps for one entry, with the cell's own
-names (``c``, ``xi``, ``e_n``).  The LSTM and GRU pages teach the vector form first, in the site's
-notation: every elementwise product is an :math:`\odot`, the cell state is :math:`C_t` (:math:`c`
-is the output bias), the GRU's projections are :math:`\xi_t` and :math:`\eta_t`, and each gate's
-weights are PyTorch's blocks :math:`W_{ii}, W_{hi}, \dots` of ``weight_ih`` and ``weight_hh``.
+The engine (:mod:`rnnmath.derive.cell`) writes a cell's steps for one entry, in the site's
+symbols (the cell state :math:`C_t`, the GRU's blocks :math:`\xi^{r}_t, \eta^{n}_t`).  The LSTM
+and GRU pages teach the vector form first, with the same symbols: every elementwise product is an
+:math:`\odot`, and each gate's weights are PyTorch's blocks :math:`W_{ii}, W_{hi}, \dots` of
+``weight_ih`` and ``weight_hh``.
 
 Nothing is re-derived here by hand: the forward equations are the cell's elementwise equations
 with its products substituted block by block, and the backward recursion is built from the
 engine's local derivatives (:meth:`~rnnmath.derive.cell.Cell.paths`, which is ``sympy.diff``)
-and its transposed products.  Only the names change, and products become :math:`\odot`.
+and its transposed products.  Only the printing changes: products become :math:`\odot`, and
+each block is written as PyTorch's sum for its gate.
 """
 from __future__ import annotations
 
 import sympy as sp
 
 from . import cells
-from .cell import Cell, _tex, sigmoid
+from .cell import Cell, sigmoid
+from .latex import lines, plus
 from .steps import Derivation, Step
 
 # PyTorch's per-gate blocks: row block ``g`` of weight_ih is W_{ig}, of bias_hh is b_{hg}, ...
@@ -41,27 +43,6 @@ class odot(sp.Function):
         return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
 
 
-class plus(sp.Function):
-    """A sum printed in the order of its args (SymPy sorts an ``Add``): the input's term first,
-    as PyTorch's documentation writes a gate, and a state's uses at step t before what the next
-    step sends back."""
-
-    def _latex(self, printer, exp=None):
-        out = " + ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
-        return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
-
-
-class lines(plus):
-    """A sum printed one term per line, so that it fits a phone's column: a total derivative
-    (each line one way the quantity reaches the loss), or a long pre-activation."""
-
-    align = "[t]"  # the first line on the baseline of the equation's left-hand side
-
-    def _latex(self, printer, exp=None):
-        body = " \\\\\n&+ ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
-        return rf"\begin{{aligned}}{self.align} &{body}\end{{aligned}}"
-
-
 class inner_lines(lines):
     """:class:`lines` inside a function's brackets: centred, so the brackets close around it."""
 
@@ -84,20 +65,18 @@ LONG_PRODUCT = 4
 
 
 class Names:
-    """The site's LaTeX names for a cell's vectors at a step.
+    """The engine's LaTeX names for a cell's vectors at a step (:meth:`Cell.tex`).
 
-    ``rename`` overrides the engine's names (``{"xi": r"\\xi"}``); ``gates`` are the nodes computed by
-    a sigmoid, which a product lists first (``f_t \\odot C_{t-1}``, as the gate equations are
-    read aloud).
+    ``gates`` are the nodes computed by a sigmoid, which a product lists first
+    (``f_t \\odot C_{t-1}``, as the gate equations are read aloud).
     """
 
-    def __init__(self, cell: Cell, rename: dict[str, str]):
-        self.cell, self.rename = cell, rename
+    def __init__(self, cell: Cell):
+        self.cell = cell
         self.gates = {n.name for n in cell.elementwise if isinstance(n.expr, sigmoid)}
 
     def base(self, vec: str) -> str:
-        base = vec[:-5] if vec.endswith("_prev") else vec
-        return self.rename.get(base, _tex(base))
+        return self.cell.tex(vec[:-5] if vec.endswith("_prev") else vec)
 
     def _shift(self, vec: str, shift: int) -> str:
         return _TIME[shift - (1 if vec.endswith("_prev") else 0)]
@@ -210,7 +189,7 @@ def _signal_terms(cell: Cell, names: Names, vec: str, shift: int = 0) -> list[sp
     elementwise use, and the transposed product of every matrix use."""
     paths, prods = cell.adjoint(vec)
     terms = [names.entries(k * names.bar(sig, shift), shift) for sig, k in paths.items()]
-    terms += [sp.Symbol(rf"\left({_tex(m)}\right)^{{T}} {names.bar(node.name, shift).name}")
+    terms += [sp.Symbol(rf"\left({cell.tex(m)}\right)^{{T}} {names.bar(node.name, shift).name}")
               for node, m in prods]
     return terms
 
@@ -248,9 +227,6 @@ def backward(cell: Cell, names: Names, upstream: str) -> list[Step]:
 # The two gated cells in the site's notation (docs/notation.md)
 # ---------------------------------------------------------------------------------------------
 UPSTREAM = r"V^{T} \delta^{o}_{t}"   # the output layer z_t = V h_t + c sends back V^T delta^o_t
-LSTM_NAMES: dict = {}              # the engine already writes the cell state C (cell._SITE_NAMES)
-GRU_NAMES = {**{f"x_{g}": rf"\xi^{{{g}}}" for g in "rzn"},  # xi, eta: cell._tex translates
-             **{f"e_{g}": rf"\eta^{{{g}}}" for g in "rzn"}}
 
 _CAPTIONS = {
     "forward_i": "Input gate: how much of the candidate enters the cell.",
@@ -296,7 +272,7 @@ def lstm() -> list[Derivation]:
     """``lstm.vector`` and ``lstm.vector_gates``: :func:`rnnmath.derive.cells.lstm` in vector
     form."""
     cell = cells.lstm()
-    names = Names(cell, LSTM_NAMES)
+    names = Names(cell)
     back = backward(cell, names, UPSTREAM)
     totals = [s for s in back if s.name.startswith("total")]
     gates = [s for s in back if s.name.startswith("bar")]
@@ -310,7 +286,7 @@ def gru() -> list[Derivation]:
     """``gru.vector`` and ``gru.vector_signals``: :func:`rnnmath.derive.cells.gru` in vector
     form."""
     cell = cells.gru()
-    names = Names(cell, GRU_NAMES)
+    names = Names(cell)
     back = backward(cell, names, UPSTREAM)
     totals = [s for s in back if s.name.startswith("total")]
     # The reset and update blocks of the two projections get the same signal: shown once.
