@@ -165,15 +165,23 @@ def sequence(name: str, value, depth: int, what: str):
     return out, ids, batched
 
 
-# Signed integer dtypes (native byte order) and their unsigned twins, for _ids_below.
+# Signed integer dtypes (native byte order) and their unsigned twins, for _ids_below; up to
+# _SHORT ids it reads a list instead.
+_SHORT = 256
 _UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
 
 def _ids_below(arr: np.ndarray, depth: int) -> bool:
-    """0 <= every id < depth, from one reduction (1.5 us per call at these sizes, so it counts).
+    """0 <= every id < depth.
 
-    Read as unsigned integers of the same width, a negative id is at least 2^(bits - 1), so a
-    largest entry below ``depth`` excludes both ends whenever ``depth <= 2^(bits - 1)``."""
+    A short sequence (one chunk of training) is read as a Python list: a NumPy reduction costs
+    more to call than its data, 4-5 us each right after the kernels ran.  A long one takes one
+    reduction: read as unsigned integers of the same width, a negative id is at least
+    2^(bits - 1), so a largest entry below ``depth`` excludes both ends whenever
+    ``depth <= 2^(bits - 1)``."""
+    if arr.size <= _SHORT:
+        values = arr.ravel().tolist()
+        return min(values) >= 0 and max(values) < depth
     unsigned = _UNSIGNED.get(arr.dtype)
     if unsigned is not None and depth <= 1 << (8 * arr.itemsize - 1):
         arr = arr.view(unsigned)

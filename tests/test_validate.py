@@ -134,15 +134,17 @@ def test_id_range_of_every_integer_dtype_and_byte_order(dtype, depth, data):
                                           st.sampled_from([depth - 1, depth, -depth]).filter(
                                               in_dtype)),
                                 min_size=1, max_size=6))
-    _check_ids(dtype, depth, values)
+    # up to 256 ids are read as a list, longer sequences by NumPy reductions: both
+    _check_ids(dtype, depth, values * data.draw(st.sampled_from([1, 100])))
 
 
 @pytest.mark.parametrize("dtype, depth", [(">i8", 5), ("i1", 200), ("i2", 40000)])
-def test_negative_ids_are_refused_on_the_two_ended_path(dtype, depth):
+@pytest.mark.parametrize("length", [1, 300])
+def test_negative_ids_are_refused_on_the_two_ended_path(dtype, depth, length):
     info = np.iinfo(np.dtype(dtype))
-    _check_ids(dtype, depth, [0, -1])
-    _check_ids(dtype, depth, [int(info.min)])  # as unsigned: 2^(bits - 1), below depth
-    _check_ids(dtype, depth, [0, min(depth - 1, int(info.max))])
+    _check_ids(dtype, depth, [0, -1] * length)
+    _check_ids(dtype, depth, [int(info.min)] * length)  # as unsigned: 2^(bits - 1), < depth
+    _check_ids(dtype, depth, [0, min(depth - 1, int(info.max))] * length)
 
 
 def test_the_sum_of_squares_sees_every_non_finite_entry():
