@@ -4,10 +4,14 @@
 ``rnnmath.gradients.rnn_gradients`` separately (median of many calls, one thread), by calling the
 same internal functions in the same order with the same arguments: validation, the cell's
 forward kernel, the output head (logits, loss, its backward), the cell's backward kernel and the
-overflow checks.  It reads package internals (``rnnmath.gradients``, ``Cell._run``,
+result test.  It reads package internals (``rnnmath.gradients``, the cell's generated module,
 ``heads._logits``), so it is a diagnostic for whoever tunes the engine, not part of ``make bench``
 (which times the whole call against the bare kernels); if those internals change it says so and
-stops.
+stops (tests/test_profile_stages.py calls every stage once).
+
+Each stage is timed in a tight loop, where its data and code stay in the caches; inside the
+call, right after the kernels ran, the small stages cost two to three times as much, so the
+stages add up to less than the call.
 """
 from __future__ import annotations
 
@@ -48,41 +52,48 @@ def stages(wl):
         from rnnmath import cells, heads
         from rnnmath import gradients as G
         from rnnmath import validate as check
-        prob = G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh")
-        Y = G._labels(wl.y, prob, "softmax")
-        k = check.truncate(wl.truncate)
+
+        def validation():
+            with check.quiet():  # as rnn_gradients holds it: the weights' dot products
+                prob = G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh")
+                return prob, G._labels(wl.y, prob, "softmax"), check.truncate(wl.truncate)
+
+        prob, Y, k = validation()
         cell = cells.rnn(prob.activation)
+        kernels = cell.kernels
         xb = prob.x if prob.batched else prob.x[:, None]
-        params = {"U": prob.U, "W": prob.W, "b": prob.b}
 
         def forward():
-            return cell._run(xb, prob.ids, prob.batched, params, {"s": prob.s0}, checked=False)
+            return kernels.forward(xb, prob.ids, prob.U, prob.W, prob.b, prob.s0)
 
-        fw = forward()
-        Z = heads._logits(fw.outputs, prob.V, prob.c)
+        (S,) = forward()
+        outputs = S[1:] if prob.batched else S[1:, 0]
+        Z = heads._logits(outputs, prob.V, prob.c)
         loss, DO = heads._loss_kernel(Z, Y, None, "softmax")
-        du, dV, dc = heads.backward(fw.outputs, DO, prob.V)
+        du, dV, dc = heads.backward(outputs, DO, prob.V)
         du = du if prob.batched else du[:, None]
 
         def backward():
-            return cell._backward(fw, du, [0.0], k, checked=False)
+            return kernels.backward(xb, prob.ids, S, prob.U, prob.W, prob.b, du, 0.0, truncate=k)
 
-        g = backward()
-        results = [*fw.stored.values(), Z, loss, DO, *g.signals.values(), *g.params.values(),
-                   g.state0["s"], dV, dc]
-    except (AttributeError, TypeError, ImportError, KeyError) as e:
+        signals = backward()[3]
+
+        def result_test():
+            with check.quiet():
+                return G._results_finite(prob, S, loss, DO, signals["a"])
+
+        result_test()
+    except (AttributeError, TypeError, ImportError, KeyError, ValueError) as e:
         raise SystemExit(f"rnnmath's internals changed ({e!r}); update this diagnostic")
     return {
-        "validation (_prepare, _labels, truncate)":
-            lambda: (G._labels(wl.y, G._prepare(wl.x, wl.U, wl.W, wl.V, None, None, None, "tanh"),
-                               "softmax"), check.truncate(wl.truncate)),
+        "validation (_prepare, _labels, truncate)": validation,
         "input projection bound (_check_projection)": lambda: G._check_projection(prob, cell),
         "cell forward (generated kernel)": forward,
-        "logits (head)": lambda: heads._logits(fw.outputs, prob.V, prob.c),
+        "logits (head)": lambda: heads._logits(outputs, prob.V, prob.c),
         "softmax + cross-entropy (head)": lambda: heads._loss_kernel(Z, Y, None, "softmax"),
-        "head backward (doutputs, dV, dc)": lambda: heads.backward(fw.outputs, DO, prob.V),
+        "head backward (doutputs, dV, dc)": lambda: heads.backward(outputs, DO, prob.V),
         "cell backward (generated kernel)": backward,
-        "overflow checks of every result": lambda: G._all_finite(results),
+        "result test (three sums of squares, bounds)": result_test,
     }
 
 
