@@ -191,3 +191,10 @@ def test_many_to_one_mask_equals_loss_of_last_step_only():
     for name in ("dU", "dW", "dV", "db", "dc", "ds0"):
         assert np.allclose(getattr(g, name), getattr(h, name), rtol=1e-12, atol=1e-15)
     assert g.loss == pytest.approx(h.loss)
+
+
+def test_forward_reports_a_loss_only_with_labels():
+    """rnn_forward: no labels, no loss (None, not a falsy stand-in); with labels, rnn_loss's."""
+    x, y, params = make_problem(3, T=5)
+    assert rnn_forward(x, **params).loss is None
+    assert rnn_forward(x, **params, y=y).loss == rnn_loss(x, y, **params) > 0

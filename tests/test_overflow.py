@@ -222,3 +222,29 @@ def test_every_bound_of_the_result_test_is_needed(case):
         kw["x"] = np.array(kw["x"], dtype=float)
     with pytest.raises(FloatingPointError, match=name):
         rnn_gradients(**kw)
+
+
+@pytest.mark.parametrize("call", ["forward", "loss", "gradients"])
+def test_dense_input_projections_that_overflow_are_named_with_their_step(call):
+    """U x_t + b for dense inputs is bounded by max|U| max|x| D + max|b|; past 1e300 it is
+    computed and tested: an overflow names the input projections and the step (tanh would
+    turn it into a finite, wrong state), a projection that is finite after all passes."""
+    run = {"forward": lambda x, y, **p: rnn_forward(x, **p),
+           "loss": rnn_loss, "gradients": rnn_gradients}[call]
+    U, W, V = np.array([[1e200, 0.0], [0.0, 1e-200]]), np.zeros((2, 2)), np.ones((2, 2))
+    y = [0, 1, 1]
+    # finite: row 0 meets only 1e-100, row 1 only 1e200 (bound 1e400, products 1e100 and 1)
+    fine = np.array([[1e-100, 1e200]] * 3)
+    run(fine, y, U=U, W=W, V=V)
+    states = rnn_forward(fine, U, W, V).states
+    np.testing.assert_array_equal(states[1:], np.tile(np.tanh([1e100, 1.0]), (3, 1)))
+    over = fine.copy()
+    over[1, 0] = 1e120  # step t = 2: 1e200 * 1e120 is beyond float64
+    with pytest.raises(FloatingPointError,
+                       match=r"input projections U x_t \+ b stopped being finite at step t = 2 "
+                             r"\(entry \(0,\) is inf\)"):
+        run(over, y, U=U, W=W, V=V)
+    # the bias alone can carry the bound past 1e300: -1e308 - 1e308 overflows too
+    with pytest.raises(FloatingPointError, match=r"input projections .* step t = 1 .* -inf"):
+        run(np.array([[-1.0, 0.0]] * 3), y, U=np.diag([1.7e308, 1.0]), W=W, V=V,
+            b=np.array([-1.7e308, 0.0]))

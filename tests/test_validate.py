@@ -164,3 +164,17 @@ def test_the_sum_of_squares_sees_every_non_finite_entry():
     U = np.full((2, 2), 1e200)  # finite, squares past float64: accepted
     g = rnn_gradients([0, 1], [0, 1], U, np.zeros((2, 2)), np.zeros((2, 2)))
     assert np.isfinite(g.dW).all()
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("gelu", "'gelu'"),
+    ("g" * 58, repr("g" * 58)),   # a repr of 60 characters is shown as it is
+    ("g" * 59, "a str"),          # 61: only its type
+    (list(range(30)), "a list"),
+])
+def test_a_refused_option_is_shown_if_short_and_named_by_type_if_long(good, value, shown):
+    """What was received: the repr of a short value, the type of a long one."""
+    with pytest.raises(ValueError) as err:
+        rnn_gradients(**good, activation=value)
+    assert str(err.value).startswith("activation: expected one of ['relu', 'tanh'], got ")
+    assert str(err.value).endswith(f"got {shown}")
