@@ -178,3 +178,10 @@ def test_a_refused_option_is_shown_if_short_and_named_by_type_if_long(good, valu
         rnn_gradients(**good, activation=value)
     assert str(err.value).startswith("activation: expected one of ['relu', 'tanh'], got ")
     assert str(err.value).endswith(f"got {shown}")
+
+
+def test_an_unknown_output_is_named_exactly(good):
+    """The message starts with the argument's own name (not a word that merely contains it)."""
+    with pytest.raises(ValueError, match=r"^output: expected one of \['sigmoid', 'softmax'\], "
+                                         r"got 'tanh'$"):
+        rnn_gradients(**good, output="tanh")
