@@ -185,3 +185,10 @@ def test_an_unknown_output_is_named_exactly(good):
     with pytest.raises(ValueError, match=r"^output: expected one of \['sigmoid', 'softmax'\], "
                                          r"got 'tanh'$"):
         rnn_gradients(**good, output="tanh")
+
+
+def test_an_id_out_of_range_is_named_with_the_size_it_must_stay_below(good):
+    """x's ids are checked against D = U.shape[1], and the message says where D comes from."""
+    with pytest.raises(ValueError, match=r"^x: expected ids in \[0, 3\) \(D = U\.shape\[1\]\), "
+                                         r"got id 3$"):
+        rnn_gradients(**dict(good, x=np.array([0, 3, 1])))
