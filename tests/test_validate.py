@@ -192,3 +192,17 @@ def test_an_id_out_of_range_is_named_with_the_size_it_must_stay_below(good):
     with pytest.raises(ValueError, match=r"^x: expected ids in \[0, 3\) \(D = U\.shape\[1\]\), "
                                          r"got id 3$"):
         rnn_gradients(**dict(good, x=np.array([0, 3, 1])))
+
+
+@pytest.mark.parametrize("dtype, depth", [(">i8", 5), ("i1", 200), ("i2", 40000)])
+def test_batched_ids_on_the_two_ended_path(dtype, depth):
+    """(T, B) ids too many for the list path, of a dtype the unsigned view cannot take: the
+    smallest id over the whole array, not per column, decides."""
+    from rnnmath import validate as check
+    ids = np.zeros((200, 3), dtype=dtype)
+    ids[:, 1] = min(depth - 1, int(np.iinfo(np.dtype(dtype)).max))
+    out, is_ids, batched = check.sequence("x", ids, depth, "D")
+    assert is_ids and batched and out.tolist() == ids.tolist()
+    ids[150, 2] = -1
+    with pytest.raises(ValueError, match=r"^x: expected ids in \[0, \d+\) \(D\), got id -1$"):
+        check.sequence("x", ids, depth, "D")
