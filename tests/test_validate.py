@@ -206,3 +206,25 @@ def test_batched_ids_on_the_two_ended_path(dtype, depth):
     ids[150, 2] = -1
     with pytest.raises(ValueError, match=r"^x: expected ids in \[0, \d+\) \(D\), got id -1$"):
         check.sequence("x", ids, depth, "D")
+
+
+EXACT = {
+    # name: (changes to the good arguments, the whole message)
+    "class id too large": (dict(y=np.array([1, 5, 0])),
+                           "y: expected ids in [0, 5) (K = V.shape[0]), got id 5"),
+    "y wrong T": (dict(y=np.array([1, 0])), "y: expected T = 3 steps as in x, got T = 2"),
+    "negative label": (dict(y=np.array([[0.5, -0.1, 0.6, 0, 0]] * 3)),
+                       "y: expected non-negative label rows, got -0.1 at index (0, 1)"),
+    "s0 for another batch": (dict(x=np.zeros((3, 2), int), y=np.zeros((3, 2), int),
+                                  s0=np.zeros((3, 4))),
+                             "s0: expected shape (4,) or (2, 4), got shape (3, 4)"),
+}
+
+
+@pytest.mark.parametrize("case", list(EXACT))
+def test_label_and_state_messages_word_for_word(good, case):
+    """Where the size comes from, which argument sets the steps, the first bad entry."""
+    changes, message = EXACT[case]
+    with pytest.raises(ValueError) as err:
+        rnn_gradients(**dict(good, **changes))
+    assert str(err.value) == message
