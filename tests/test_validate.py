@@ -218,6 +218,11 @@ EXACT = {
     "s0 for another batch": (dict(x=np.zeros((3, 2), int), y=np.zeros((3, 2), int),
                                   s0=np.zeros((3, 4))),
                              "s0: expected shape (4,) or (2, 4), got shape (3, 4)"),
+    # [] has no dtype to tell ids from rows: refused for its length, not as float rows
+    "empty list x": (dict(x=[], y=[]), "x: expected at least one time step (T >= 1), got "
+                                       "shape (0,) float64"),
+    "inf in dense x": (dict(x=np.array([[0, np.inf, 0]] * 3)),
+                       "x: expected finite values only, got inf at index (0, 1)"),
 }
 
 
@@ -228,3 +233,36 @@ def test_label_and_state_messages_word_for_word(good, case):
     with pytest.raises(ValueError) as err:
         rnn_gradients(**dict(good, **changes))
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("name", ["U", "W", "V", "b", "c", "s0"])
+def test_bool_weights_are_refused(good, name):
+    """Only a mask may be bool (0/1 weights); a bool weight is almost certainly a mistake."""
+    with pytest.raises(ValueError, match=rf"^{name}: expected a real \(float\) array, got "
+                                         rf"shape \(\d+,( \d+)?\) bool$"):
+        rnn_gradients(**dict(good, **{name: good[name] != 0}))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int8])
+def test_weights_of_any_real_dtype_are_computed_in_float64(good, dtype):
+    """Weights given as float32 or integers are converted once: the results are float64 and
+    the same as for the float64 copies of the same values."""
+    weights = {k: np.round(4 * good[k]).astype(dtype) for k in ("U", "W", "V")}
+    got = rnn_gradients(**dict(good, **weights))
+    want = rnn_gradients(**dict(good, **{k: v.astype(np.float64) for k, v in weights.items()}))
+    assert got.loss == want.loss
+    for name, value in got.as_dict().items():
+        assert value.dtype == np.float64, name
+        np.testing.assert_array_equal(value, want.as_dict()[name], err_msg=name)
+
+
+def test_quiet_silences_every_floating_point_warning_whatever_the_callers_setting():
+    """The kernels run under quiet(), and their results are checked afterwards: even a caller
+    who asked NumPy to raise on everything gets no floating-point error from inside."""
+    from rnnmath import validate as check
+    tiny, huge, zero = np.float64(1e-300), np.float64(1e300), np.float64(0.0)
+    with np.errstate(all="raise"), check.quiet():
+        assert tiny * tiny == 0.0               # underflow
+        assert huge * huge == np.inf            # overflow
+        assert np.isnan(zero * np.inf)          # invalid
+        assert np.float64(1.0) / zero == np.inf  # divide by zero
