@@ -251,7 +251,7 @@ def test_dense_input_projections_that_overflow_are_named_with_their_step(call):
     over = fine.copy()
     over[1, 0] = 1e120  # step t = 2: 1e200 * 1e120 is beyond float64
     with pytest.raises(FloatingPointError,
-                       match=r"input projections U x_t \+ b stopped being finite at step t = 2 "
+                       match=r"^input projections U x_t \+ b stopped being finite at step t = 2 "
                              r"\(entry \(0,\) is inf\)"):
         run(over, y, U=U, W=W, V=V)
     # the bias carries the bound past 1e300: U x_1 = -1e299 plus b = -max overflows (and

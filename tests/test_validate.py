@@ -266,3 +266,38 @@ def test_quiet_silences_every_floating_point_warning_whatever_the_callers_settin
         assert huge * huge == np.inf            # overflow
         assert np.isnan(zero * np.inf)          # invalid
         assert np.float64(1.0) / zero == np.inf  # divide by zero
+
+
+class _Detachable:
+    """Duck-types a tensor that does not require grad (or says nothing about it): it has a
+    ``detach`` method and converts to NumPy like any array."""
+
+    def __init__(self, value, **attrs):
+        self.value = np.asarray(value)
+        self.__dict__.update(attrs)
+
+    def detach(self):
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+
+@pytest.mark.parametrize("attrs", [dict(requires_grad=False), {}])
+def test_a_tensor_that_does_not_require_grad_is_converted(good, attrs):
+    """Only requires_grad = True gets the .detach() hint; a detached tensor is just an array."""
+    got = rnn_gradients(**dict(good, W=_Detachable(good["W"], **attrs)))
+    np.testing.assert_array_equal(got.dW, rnn_gradients(**good).dW)
+
+
+class _Unconvertible:
+    def __array__(self, dtype=None, copy=None):
+        raise ValueError("cannot convert this\nsecond line: internal details")
+
+
+def test_an_unconvertible_value_gets_the_first_line_of_numpys_reason(good):
+    with pytest.raises(ValueError) as err:
+        rnn_gradients(**dict(good, V=_Unconvertible()))
+    assert str(err.value) == ("V: expected a rectangular array of numbers (nested lists of "
+                              "equal lengths), got _Unconvertible that NumPy cannot convert "
+                              "(cannot convert this)")
