@@ -158,13 +158,14 @@ class Cell:
         H, D = self._sizes(params)
         out = {}
         for name, dims in self.params.items():
-            shape = tuple(_dim(d, H, D) for d in dims)
             if name not in params:
+                # named by its dims: D is unknown when the missing entry is the one that has it
                 if name not in self.optional:
-                    raise ValueError(f"params: expected a {name!r} entry of shape {shape}, got "
-                                     f"keys {sorted(params)}")
-                out[name] = np.zeros(shape)
+                    raise ValueError(f"params: expected a {name!r} entry of shape "
+                                     f"({', '.join(dims)}), got keys {sorted(params)}")
+                out[name] = np.zeros(tuple(_dim(d, H, D) for d in dims))  # biases: H only
                 continue
+            shape = tuple(_dim(d, H, D) for d in dims)
             arr = check.real_array(f"params[{name!r}]", params[name])
             if arr.shape != shape:
                 raise ValueError(f"params[{name!r}]: expected shape {shape} "

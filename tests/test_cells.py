@@ -278,5 +278,144 @@ def test_a_stepper_names_a_state_that_overflows():
     cell = cells.rnn("relu")
     step = cell.stepper({"U": np.full((2, 3), 1e308), "W": np.full((2, 2), 1e308)})
     state = step(0)  # 1e308: still finite
-    with pytest.raises(FloatingPointError, match="new state s"):
+    with pytest.raises(FloatingPointError,
+                       match=r"^new state s is not finite \(entry \(0,\) is inf\)"):
         step(1, state)
+
+
+# -- tests written for mutants that survived (tests/MUTATION.md) ---------------------------------
+def _rnn_problem(H=4, D=3):
+    rng = np.random.default_rng(11)
+    return cells.rnn(), {"U": rng.normal(size=(H, D)), "W": 0.5 * rng.normal(size=(H, H))}
+
+
+CELL_MESSAGES = {
+    # case: (call on (cell, params), the start of the message)
+    "id out of range": (lambda c, p: c.forward([0, 3], p),
+                        "x: expected ids in [0, 3) (D, the input size of the cell), got id 3"),
+    "NaN weight": (lambda c, p: c.forward([0], {**p, "U": np.full((4, 3), np.nan)}),
+                   "params['U']: expected finite values only"),
+    "missing U": (lambda c, p: c.forward([0], {"W": p["W"]}),
+                  "params: expected a 'U' entry of shape (H, D), got keys ['W']"),
+    "no entry with H": (lambda c, p: c.forward([0], {}),
+                        "params: expected the entries ['U', 'W', 'b'] of the rnn_tanh cell"),
+    "unknown keys of two types": (lambda c, p: c.forward([0], {**p, 1: 0, "z": 0}),
+                                  "params: expected keys among ['U', 'W', 'b'], got unknown key 1"),
+    "unknown state": (lambda c, p: c.forward([0], p, {"h": np.zeros(4)}),
+                      "state0: expected keys among ['s'], got 'h'"),
+    "unknown states of two types": (lambda c, p: c.forward([0], p, {1: 0, "z": 0}),
+                                    "state0: expected keys among ['s'], got 1"),
+    "batched state0, unbatched x": (lambda c, p: c.forward([0], p, {"s": np.zeros((1, 4))}),
+                                    "state0['s']: expected shape (4,), got shape (1, 4)"),
+    "NaN doutputs": (lambda c, p: c.backward(c.forward([0], p), np.full((1, 4), np.nan)),
+                     "doutputs: expected finite values only"),
+    "NaN dfinal": (lambda c, p: c.backward(c.forward([0], p), None, {"s": np.full(4, np.nan)}),
+                   "dfinal['s']: expected finite values only"),
+    "activation": (lambda c, p: cells.rnn("gelu"), "activation: expected one of"),
+    "step: 2-D ids": (lambda c, p: c.stepper(p)(np.zeros((2, 2), int)),
+                      "x: expected one id or (B,) ids, got shape (2, 2)"),
+    "step: NaN row": (lambda c, p: c.stepper(p)(np.full(3, np.nan)),
+                      "x: expected finite values only"),
+    "step: ragged": (lambda c, p: c.stepper(p)([[0.0, 1.0], [2.0]]),
+                     "x: expected a rectangular array"),
+    "step: bool state": (lambda c, p: c.stepper(p)(0, {"s": np.ones(4, bool)}),
+                         "state['s']: expected a real (float) array"),
+    "step: long state": (lambda c, p: c.stepper(p)(0, {"s": np.zeros(5)}),
+                         "state['s']: expected shape (4,), got shape (5,)"),
+    "step: batched state, one id": (lambda c, p: c.stepper(p)(0, {"s": np.zeros((2, 4))}),
+                                    "state['s']: expected shape (4,), got shape (2, 4)"),
+    "step: no input columns": (lambda c, p: c.stepper({**p, "U": np.zeros((4, 0))})(0),
+                               "x: expected ids in [0, 0), got id 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(CELL_MESSAGES))
+def test_cell_messages_name_the_argument_and_what_was_expected(case):
+    call, start = CELL_MESSAGES[case]
+    cell, params = _rnn_problem()
+    with pytest.raises(ValueError) as err:
+        call(cell, params)
+    assert str(err.value).startswith(start), str(err.value)
+
+
+@pytest.mark.parametrize("make", [np.int64, np.array, int])
+def test_a_stepper_takes_one_id_in_any_integer_form(make):
+    """A NumPy integer, a 0-d array and a Python int are the same one token id: in range
+    [0, D) inclusive of 0, refused at D and below 0."""
+    cell, params = _rnn_problem()
+    step = cell.stepper(params)
+    for token in (0, 2):
+        np.testing.assert_array_equal(step(make(token))["s"], step(token)["s"])
+        np.testing.assert_array_equal(step(token)["s"], cell.forward([token], params).final["s"])
+    for token in (-1, 3):
+        with pytest.raises(ValueError, match=r"^x: expected ids in \[0, 3\)"):
+            step(make(token))
+
+
+def test_a_stepper_checks_every_id_of_a_batch():
+    cell, params = _rnn_problem()
+    step = cell.stepper(params)
+    np.testing.assert_array_equal(step(np.array([1]))["s"], step(1)["s"][None])
+    for ids in ([0, 3], [-1, 0], [3], [2, -1]):
+        with pytest.raises(ValueError, match=r"^x: expected ids in \[0, 3\)"):
+            step(np.array(ids))
+
+
+def test_a_stepper_takes_batched_rows_and_states_of_any_float_form():
+    cell, params = _rnn_problem()
+    step = cell.stepper(params)
+    rows = np.random.default_rng(2).normal(size=(2, 3))
+    state = {"s": np.array([[0.1, 0.2, 0.3, 0.4], [0.0, -0.5, 0.5, 1.0]])}
+    want = cell.forward(rows[None], params, state).final["s"]
+    np.testing.assert_allclose(step(rows, state)["s"], want, rtol=1e-15)
+    np.testing.assert_allclose(step(rows, {"s": state["s"].tolist()})["s"], want, rtol=1e-15)
+    one = step(1, {"s": state["s"][0].tolist()})["s"]
+    np.testing.assert_array_equal(one, step(1, {"s": state["s"][0]})["s"])
+
+
+def test_backward_without_doutputs_is_backward_with_zeros():
+    """doutputs omitted: zeros shaped like the outputs, for dense input and a batch of B != H."""
+    cell, params = _rnn_problem()
+    x = np.random.default_rng(5).normal(size=(3, 2, 3))  # T = 3, B = 2, D = 3
+    fw = cell.forward(x, params)
+    dfinal = {"s": np.ones((2, 4))}
+    got, want = cell.backward(fw, None, dfinal), cell.backward(fw, np.zeros((3, 2, 4)), dfinal)
+    for name in got.params:
+        np.testing.assert_array_equal(got.params[name], want.params[name])
+    np.testing.assert_array_equal(got.x, want.x)
+    assert got.signals["a"].shape == (3, 2, 4)
+
+
+def test_lstm_with_only_the_last_bias_given():
+    """An omitted bias is zeros, and the entries after it are still read."""
+    cell = cells.lstm()
+    params = random_params(cell, 2, 3, np.random.default_rng(6))
+    zero = {**params, "bias_hh": np.zeros(8)}
+    del params["bias_hh"]  # listed before bias_ih
+    np.testing.assert_array_equal(cell.forward([0, 2], params).final["h"],
+                                  cell.forward([0, 2], zero).final["h"])
+
+
+def test_cell_backward_names_exploding_gradients_and_keeps_quiet():
+    """Cell.backward checks its signals: the step where delta stopped being finite is named
+    (no NumPy warning leaks on the way)."""
+    cell = cells.rnn("relu")
+    H, T = 2, 200
+    params = {"U": np.full((H, 1), 1e-3), "W": 1e3 * np.eye(H)}
+    fw = cell.forward(np.zeros((T, 1)), params, {"s": np.full(H, 1e-300)})
+    with pytest.raises(FloatingPointError, match=r"^delta_t = dE/da_t stopped being finite"):
+        cell.backward(fw, np.ones((T, H)))
+
+
+
+def test_a_cell_made_from_a_kernel_module():
+    """Cell reads its parameters, states, output and biases from the module; a source or a
+    description given is kept (define passes both: its module has no file to read)."""
+    import importlib
+    module = importlib.import_module("rnnmath._cell_rnn_tanh")
+    marker = object()
+    cell = cells.Cell("rnn_tanh", module, "source text", marker)
+    assert (cell.name, cell.kernels, cell.params, cell.states, cell.output, cell.optional) == (
+        "rnn_tanh", module, {"U": ("H", "D"), "W": ("H", "H"), "b": ("H",)}, ("s",), "s", ("b",))
+    assert cell.source == "source text" and cell.description is marker
+    assert repr(cell) == "<cell rnn_tanh: params ['U', 'W', 'b'], states ['s']>"
