@@ -8,7 +8,7 @@ the measured worst relative error is recorded.
 import numpy as np
 import pytest
 
-from rnnmath import cells, gradient_check, heads, rnn_gradients
+from rnnmath import cells, gradient_check, heads, rnn_forward, rnn_gradients
 
 TOL = 1e-6
 BUILTIN = {"rnn_tanh": lambda: cells.rnn("tanh"), "rnn_relu": lambda: cells.rnn("relu"),
@@ -419,3 +419,45 @@ def test_a_cell_made_from_a_kernel_module():
         "rnn_tanh", module, {"U": ("H", "D"), "W": ("H", "H"), "b": ("H",)}, ("s",), "s", ("b",))
     assert cell.source == "source text" and cell.description is marker
     assert repr(cell) == "<cell rnn_tanh: params ['U', 'W', 'b'], states ['s']>"
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("H, B", [(1, None), (4, 2)])
+def test_heads_are_the_output_layer_of_rnn_gradients(output, H, B):
+    """A head on the cell's outputs gives rnn_gradients' loss, dV and dc and rnn_forward's
+    logits and probabilities, with c and a mask passed on (also for one unit, H = 1)."""
+    rng = np.random.default_rng(12)
+    T, D, K = 3, 2, 3
+    lead = (T,) if B is None else (T, B)
+    U, W, V, c = (rng.normal(size=s) for s in [(H, D), (H, H), (K, H), (K,)])
+    x, y = rng.integers(0, D, size=lead), rng.random(lead + (K,))
+    mask = rng.random(lead)
+    head = {"softmax": heads.softmax_cross_entropy, "sigmoid": heads.sigmoid_cross_entropy}
+    out = head[output](cells.rnn().forward(x, {"U": U, "W": W}).outputs, y, V, c, mask=mask)
+    g = rnn_gradients(x, y, U, W, V, c=c, mask=mask, output=output)
+    fw = rnn_forward(x, U, W, V, c=c, output=output)
+    assert out.loss == pytest.approx(g.loss, rel=1e-14)
+    assert sorted(out.params) == ["V", "c"]
+    np.testing.assert_allclose(out.params["V"], g.dV, rtol=1e-13)
+    np.testing.assert_allclose(out.params["c"], g.dc, rtol=1e-13)
+    np.testing.assert_array_equal(out.logits, fw.logits)
+    np.testing.assert_array_equal(out.probs, fw.probs)
+
+
+HEAD_MESSAGES = {
+    "NaN outputs": (dict(outputs=np.full((3, 4), np.nan)), "outputs: expected finite values"),
+    "V for another H": (dict(V=np.ones((3, 5))), "V: expected shape (*, 4), got shape (3, 5)"),
+    "c for another K": (dict(c=np.ones(4)), "c: expected shape (3,), got shape (4,)"),
+    "sigmoid label 2": (dict(y=np.full((3, 3), 2.0)), "y: expected labels in [0, 1] for sigmoid"),
+}
+
+
+@pytest.mark.parametrize("case", list(HEAD_MESSAGES))
+def test_head_messages_name_the_argument(case):
+    args = dict(outputs=np.zeros((3, 4)), y=[0, 1, 2], V=np.ones((3, 4)), c=np.zeros(3))
+    changes, start = HEAD_MESSAGES[case]
+    with pytest.raises(ValueError) as err:
+        heads.sigmoid_cross_entropy(**dict(args, **changes))
+    assert str(err.value).startswith(start), str(err.value)
+    if case == "sigmoid label 2":  # softmax takes unnormalised label rows
+        assert heads.softmax_cross_entropy(**dict(args, **changes)).loss > 0
