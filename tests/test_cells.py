@@ -326,6 +326,12 @@ CELL_MESSAGES = {
                                     "state['s']: expected shape (4,), got shape (2, 4)"),
     "step: no input columns": (lambda c, p: c.stepper({**p, "U": np.zeros((4, 0))})(0),
                                "x: expected ids in [0, 0), got id 0"),
+    "step: no input columns, 0-d id": (
+        lambda c, p: c.stepper({**p, "U": np.zeros((4, 0))})(np.int64(0)),
+        "x: expected ids in [0, 0), got id 0"),
+    "step: no input columns, (B,) ids": (
+        lambda c, p: c.stepper({**p, "U": np.zeros((4, 0))})(np.array([0])),
+        "x: expected ids in [0, 0), got array([0])"),
 }
 
 
@@ -461,3 +467,12 @@ def test_head_messages_name_the_argument(case):
     assert str(err.value).startswith(start), str(err.value)
     if case == "sigmoid label 2":  # softmax takes unnormalised label rows
         assert heads.softmax_cross_entropy(**dict(args, **changes)).loss > 0
+
+
+def test_a_builtin_cell_is_made_once(monkeypatch):
+    """cells.gru() builds the cell from its generated module on first use and then returns
+    the same object."""
+    monkeypatch.setattr(cells, "_BUILTIN", {})
+    cell = cells.gru()
+    assert cells.gru() is cell and cells._BUILTIN == {"gru": cell}
+    assert cell.name == "gru" and cell.kernels.__name__ == "rnnmath._cell_gru"
