@@ -476,3 +476,26 @@ def test_a_builtin_cell_is_made_once(monkeypatch):
     cell = cells.gru()
     assert cells.gru() is cell and cells._BUILTIN == {"gru": cell}
     assert cell.name == "gru" and cell.kernels.__name__ == "rnnmath._cell_gru"
+
+
+def test_define_makes_a_cell_from_its_description():
+    """define: the cell's name, title, states and output (default: the first state) reach the
+    description, the generated module and the Cell; its kernels run like a built-in cell's."""
+    from rnnmath.derive import cells as examples
+    d = examples.examples()["peephole_lstm"]
+    cell = cells.define("peephole_lstm", d.equations, states=d.states, blocks=d.blocks,
+                        title="Peephole LSTM")
+    assert (cell.name, cell.states, cell.output) == ("peephole_lstm", ("h", "c"), "h")
+    assert (cell.description.name, cell.description.title) == ("peephole_lstm", "Peephole LSTM")
+    assert cell.description.blocks == d.blocks and cell.description.output == "h"
+    assert cell.kernels.__name__ == "rnnmath_cell_peephole_lstm"
+    assert cell.source.startswith('"""') and "def forward" in cell.source
+    assert cells.define("peephole_lstm", d.equations, states=d.states,
+                        blocks=d.blocks).description.title == ""
+    other = cells.define("peephole_lstm", d.equations, states=d.states, blocks=d.blocks,
+                         output="c")
+    assert other.output == "c"
+    params = random_params(cell, 2, 3, np.random.default_rng(3))
+    fw, fo = cell.forward([0, 2, 1], params), other.forward([0, 2, 1], params)
+    np.testing.assert_array_equal(fw.outputs, fw.states["h"][1:])
+    np.testing.assert_array_equal(fo.outputs, fw.states["c"][1:])
