@@ -29,6 +29,10 @@ an error signal. The rules, each one ``_print_<Class>`` method:
   :math:`\phi'(a)`, not as an operator name.
 * **Long equations** (``_print_Equality``): a sum on the right-hand side that would be wider than
   the page's column breaks after whole terms, in an ``aligned`` block.
+* **Equations that fit a phone** (:class:`fit_eq`): an equation whose estimated width
+  (:func:`display_width`) exceeds :data:`PHONE_LINE` is broken, as little as needed: a tuple
+  equation into one equation per entry, a defining label (:math:`\bar h_t = \partial E/\partial
+  h_t`) on a line of its own, then a sum one term per line (:class:`lines`).
 * **Negated sums** (``_print_Sum``): :math:`-\sum_k y_k \log \hat y_k`, the sign in front of the
   sum rather than inside it.
 
@@ -42,12 +46,17 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "latex", "lines", "plus"]
+__all__ = ["RnnLatexPrinter", "display_width", "fit_eq", "latex", "lines", "plus"]
 
 # An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
 # lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
 LONG_EQUATION = 260
 EQUATION_LINE = 150
+
+# A line of a display formula estimated wider than this (in em, see display_width) is too wide
+# for a phone: the content column of a 390 px screen is 322 px, 16.8 em of MathJax's 19 px font;
+# the estimate is within 8 % of the typeset width for the site's formulas, hence the margin.
+PHONE_LINE = 15.5
 
 # A subscript whose entries are separated by spaces or ", ": ``_{t q}``, ``_{t-1, r}``.
 _SPACED_SUBSCRIPT = re.compile(r"_\{([^{}]*)\}")
@@ -191,13 +200,16 @@ class RnnLatexPrinter(LatexPrinter):
         return (rf"\frac{{{self._print_factors(sp.Mul.make_args(numer))}}}"
                 rf"{{{self._print_factors(sp.Mul.make_args(denom))}}}")
 
-    def _add_terms(self, expr, order=None) -> list[str]:
-        """The printed terms of a sum, in the site's order, each with its sign in front."""
+    def _ordered_terms(self, expr, order=None) -> list[sp.Expr]:
+        """The terms of a sum in the site's order: terms holding a sum first."""
         terms = self._as_ordered_terms(expr, order=order)
         with_sum = [t for t in terms if t.has(sp.Sum)]
-        terms = with_sum + [t for t in terms if not t.has(sp.Sum)]
+        return with_sum + [t for t in terms if not t.has(sp.Sum)]
+
+    def _add_terms(self, expr, order=None) -> list[str]:
+        """The printed terms of a sum, in the site's order, each with its sign in front."""
         out = []
-        for term in terms:
+        for term in self._ordered_terms(expr, order):
             tex = self._print(term)
             out.append(f"- {tex[1:].lstrip()}" if tex.startswith("-") else f"+ {tex}")
         return out
@@ -261,6 +273,181 @@ class lines(plus):
     def _latex(self, printer, exp=None):
         body = " \\\\\n&+ ".join(printer._print(a) for a in self.args).replace("+ -", "- ")
         return rf"\begin{{aligned}}{self.align} &{body}\end{{aligned}}"
+
+
+class fit_eq(sp.Equality):
+    r"""An equation printed so that it fits a phone's column: display only, the same equation as
+    ``sp.Eq(lhs, rhs)`` (``lhs``, ``rhs`` and every use of the expression are unchanged).
+
+    It is printed on one line when its estimated width (:func:`display_width`) is at most
+    :data:`PHONE_LINE`; otherwise it is broken as little as needed, in an ``aligned`` block:
+
+    1. a tuple equation :math:`(a, b) = (c, d)`: one equation per entry, :math:`a = c`, :math:`b = d`;
+    2. a left-hand side that is a defining label (:math:`\bar h_t = \partial E/\partial h_t`, a
+       symbol whose name holds ``" = "``): the label's definition on the first line, the
+       right-hand side on the next, aligned on the ``=``;
+    3. a right-hand side that is a sum and still too wide: one term per line, in the order the
+       sum prints, as :class:`lines` writes a total.
+
+    A product that is still too wide stays on its line (and scrolls on a phone).
+
+    >>> a, b, c, d = sp.symbols("a b c d")
+    >>> print(latex(fit_eq(sp.Tuple(a, b), sp.Tuple(c, d))))
+    \left( a, \  b\right) = \left( c, \  d\right)
+    >>> x = sp.IndexedBase("x")
+    >>> long = sp.Tuple(*(x[i] for i in range(9)))
+    >>> print(latex(fit_eq(sp.Tuple(a, b), sp.Tuple(sp.Add(*long), c))))
+    \begin{aligned}
+    a &= \begin{aligned}[t] &x_{0} \\
+    &+ x_{1} \\
+    &+ x_{2} \\
+    &+ x_{3} \\
+    &+ x_{4} \\
+    &+ x_{5} \\
+    &+ x_{6} \\
+    &+ x_{7} \\
+    &+ x_{8}\end{aligned} \\
+    b &= c
+    \end{aligned}
+    """
+
+    def __new__(cls, lhs, rhs, **options):
+        # never evaluated: a tuple equation or a label must not collapse to True or False
+        return sp.Equality.__new__(cls, lhs, rhs, evaluate=False)
+
+    def _latex(self, printer, exp=None):
+        one_line = printer._print_Equality(self)
+        if display_width(one_line) <= PHONE_LINE:
+            return one_line
+        lhs, rhs = self.args
+        pairs = zip(lhs, rhs) if isinstance(lhs, sp.Tuple) and isinstance(rhs, sp.Tuple) else [
+            (lhs, rhs)]
+        rows = [row for left, right in pairs for row in self._rows(printer, left, right)]
+        if len(rows) == 1:  # a sum on lines: y = \begin{aligned}[t] ... as lines prints it
+            return " = ".join(rows[0])
+        body = " \\\\\n".join(f"{left} &= {right}".lstrip() for left, right in rows)
+        return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+
+    @staticmethod
+    def _rows(printer, lhs, rhs) -> list[tuple[str, str]]:
+        """``(left, right)`` lines of one equation, broken by rules 2 and 3."""
+        left, right = printer._print(lhs), printer._print(rhs)
+        if display_width(f"{left} = {right}") <= PHONE_LINE:
+            return [(left, right)]
+        rows = []
+        label, sep, definition = left.rpartition(" = ")
+        if sep and label.count("{") == label.count("}"):  # the label's own "=", not a nested one
+            rows, left = [(label, definition)], ""
+        if isinstance(rhs, sp.Add) and display_width(f"{left} = {right}") > PHONE_LINE:
+            right = printer._print(lines(*printer._ordered_terms(rhs)))
+        return rows + [(left, right)]
+
+
+# -- the width of a formula ----------------------------------------------------------------------
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_&\[\]]|[^\s\\{}^_&\[\]]")
+# Widths in em of what the printer writes, as MathJax's TeX fonts set them, spacing included
+# (a binary operator gets 2/9 em either side, a relation 5/18 em).
+_SPACE = {r"\ ": 0.25, r"\,": 0.17, r"\:": 0.22, r"\;": 0.28, r"\quad": 1.0, r"\qquad": 2.0}
+_BINARY = {"+": 1.22, "-": 1.22, r"\odot": 1.22, r"\cdot": 0.72, r"\times": 1.22}
+_RELATION = {"=": 1.34, r"\le": 1.34, r"\leq": 1.34, r"\ge": 1.34, r"\geq": 1.34, "<": 1.34,
+             ">": 1.34, r"\approx": 1.34}
+_NAMED = {r"\tanh": 1.95, r"\min": 1.7, r"\max": 1.8, r"\log": 1.3, r"\exp": 1.5,
+          r"\sum": 1.44, r"\prod": 1.28}
+_ARGUMENT_ONLY = {r"\bar", r"\tilde", r"\hat", r"\mathrm", r"\mathbf", r"\text", r"\operatorname"}
+_INVISIBLE = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", "&"}
+_SCRIPT = 0.707  # the size of a sub- or superscript; stacked ones count once (the wider)
+
+
+class _Width:
+    """A left-to-right reading of the printer's LaTeX that adds up glyph widths."""
+
+    def __init__(self, tex: str):
+        self.tokens = _TOKEN.findall(tex)
+        self.at = 0
+
+    def _peek(self):
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _next(self):
+        self.at += 1
+        return self.tokens[self.at - 1] if self.at <= len(self.tokens) else None
+
+    def _argument(self, size: float) -> float:
+        if self._peek() == "{":
+            self._next()
+            width = self.row(size)
+            self._next()  # "}"
+            return width
+        return self._atom(self._next(), size)
+
+    def _atom(self, token, size: float) -> float:
+        if token is None or token in _INVISIBLE:
+            return 0.0
+        if token == "{":
+            width = self.row(size)
+            self._next()
+            return width
+        if token == r"\frac":
+            return max(self._argument(size), self._argument(size)) + 0.24 * size
+        if token in _ARGUMENT_ONLY:
+            return self._argument(size)
+        if token == r"\begin":  # an environment is as wide as its widest row
+            self._argument(size)
+            if self._peek() == "[":
+                while self._next() not in ("]", None):
+                    pass
+            width = self.row(size)
+            self._next()           # \end
+            self._argument(size)   # {aligned}
+            return width
+        if token in _BINARY or token in _RELATION:
+            # no space around an operator in a script (t+1)
+            return (_BINARY.get(token) or _RELATION[token]) * size if size == 1 else 0.78 * size
+        for table in (_SPACE, _NAMED):
+            if token in table:
+                return table[token] * size
+        if token == ",":
+            return 0.28 * size
+        if token in "()[]|":
+            return 0.39 * size
+        if token.startswith("\\"):
+            return 0.6 * size  # a Greek letter, \partial, \ell, ...
+        if token.isdigit():
+            return 0.5 * size
+        return (0.8 if token.isupper() else 0.55) * size
+
+    def row(self, size: float = 1.0) -> float:
+        """The width of what follows, up to the end of its group; rows split at ``\\\\``."""
+        rows, width, last = [], 0.0, None
+        while self._peek() not in (None, "}", r"\end"):
+            token = self._next()
+            if token == r"\\":
+                rows.append(width)
+                width = 0.0
+            elif token in ("^", "_"):
+                script = self._argument(size * _SCRIPT)
+                while self._peek() in ("^", "_"):
+                    self._next()
+                    script = max(script, self._argument(size * _SCRIPT))
+                if last in (r"\sum", r"\prod"):  # limits sit above and below the sign
+                    width += max(0.0, script - _NAMED[last] * size) + 0.17 * size
+                else:
+                    width += script
+            else:
+                last = token
+                width += self._atom(token, size)
+        return max([*rows, width])
+
+
+def display_width(tex: str) -> float:
+    r"""An estimate of the width in em of ``tex`` set as display math: the sum of its glyphs'
+    widths, scripts at 0.707 size, a fraction as wide as its wider part, an ``aligned`` block as
+    wide as its widest row. Within 8 % of MathJax's width for the site's formulas.
+
+    >>> round(display_width(r"h_{t} = \tanh{\left(a_{t} \right)}"), 1)
+    5.9
+    """
+    return _Width(tex).row()
 
 
 def latex(expr, **settings) -> str:
