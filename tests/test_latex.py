@@ -194,7 +194,8 @@ MEASURED_EM = [
     (r"n_{t} = \tanh{\left(\begin{aligned} &W_{in} x_{t} + b_{in} \\ &+ r_{t} \odot "
      r"\left(W_{hn} h_{t-1} + b_{hn}\right)\end{aligned} \right)}", 16.2),
     (r"\bar{C}_{t} = \begin{aligned}[t] &\bar{h}_{t} \odot o_{t} \odot \left(1 - "
-     r"\tanh^{2}{\left(C_{t} \right)}\right) \\ &+ \bar{C}_{t+1} \odot f_{t+1}\end{aligned}", 13.6),
+     r"\tanh^{2}{\left(C_{t} \right)}\right) \\ &+ \bar{C}_{t+1} \odot f_{t+1}"
+     r"\end{aligned}", 13.6),
     (r"\frac{\partial E}{\partial h_{0,q}} = \sum_{m=1}^{4 H} W^{hh}_{m,q} \bar{A}_{1,m}", 9.7),
     (r"\frac{\partial s_{t,q}}{\partial s_{t-1,r}} = \begin{cases} 0 & \text{for}\: s_{t,q} "
      r"\leq 0 \\W_{q,r} & \text{otherwise} \end{cases}", 12.8),

@@ -283,7 +283,8 @@ class fit_eq(sp.Equality):
     It is printed on one line when its estimated width (:func:`display_width`) is at most
     :data:`PHONE_LINE`; otherwise it is broken as little as needed, in an ``aligned`` block:
 
-    1. a tuple equation :math:`(a, b) = (c, d)`: one equation per entry, :math:`a = c`, :math:`b = d`;
+    1. a tuple equation :math:`(a, b) = (c, d)`: one equation per entry, :math:`a = c` and
+       :math:`b = d`;
     2. a left-hand side that is a defining label (:math:`\bar h_t = \partial E/\partial h_t`, a
        symbol whose name holds ``" = "``): the label's definition on the first line, the
        right-hand side on the next, aligned on the ``=``;
@@ -295,21 +296,14 @@ class fit_eq(sp.Equality):
     >>> a, b, c, d = sp.symbols("a b c d")
     >>> print(latex(fit_eq(sp.Tuple(a, b), sp.Tuple(c, d))))
     \left( a, \  b\right) = \left( c, \  d\right)
-    >>> x = sp.IndexedBase("x")
-    >>> long = sp.Tuple(*(x[i] for i in range(9)))
-    >>> print(latex(fit_eq(sp.Tuple(a, b), sp.Tuple(sp.Add(*long), c))))
-    \begin{aligned}
-    a &= \begin{aligned}[t] &x_{0} \\
-    &+ x_{1} \\
-    &+ x_{2} \\
-    &+ x_{3} \\
-    &+ x_{4} \\
-    &+ x_{5} \\
-    &+ x_{6} \\
-    &+ x_{7} \\
-    &+ x_{8}\end{aligned} \\
-    b &= c
-    \end{aligned}
+    >>> t, m, j, l = sp.symbols("t m j l", integer=True)
+    >>> W, U, x, h = (sp.IndexedBase(n) for n in ("W^{ih}", "W^{hh}", "x", "h"))
+    >>> a = (sp.Sum(W[m, l] * x[t, l], (l, 1, sp.Symbol("D"))) + sp.IndexedBase("b")[m]
+    ...      + sp.Sum(U[m, j] * h[t - 1, j], (j, 1, sp.Symbol("H"))))
+    >>> print(latex(fit_eq(sp.IndexedBase("a")[t, m], a)))
+    a_{t,m} = \begin{aligned}[t] &\sum_{j=1}^{H} W^{hh}_{m,j} h_{t-1,j} \\
+    &+ \sum_{l=1}^{D} W^{ih}_{m,l} x_{t,l} \\
+    &+ b_{m}\end{aligned}
     """
 
     def __new__(cls, lhs, rhs, **options):
