@@ -8,8 +8,8 @@ import pytest
 import sympy as sp
 
 from rnnmath.derive import derivations
-from rnnmath.derive.latex import (PHONE_LINE, RnnLatexPrinter, display_width, fit_eq, latex,
-                                 lines)
+from rnnmath.derive.latex import (PHONE_LINE, RnnLatexPrinter, display_width, fit_eq, fit_le,
+                                  latex, lines)
 
 t = sp.Symbol("t", integer=True, positive=True)
 i, j, k, p, q, g = sp.symbols("i j k p q g", integer=True, positive=True)
@@ -243,9 +243,44 @@ def test_fit_eq_puts_a_label_on_its_own_line_then_a_sum_one_term_per_line():
     # the sum's lines are what latex.lines prints, in the order the one-line sum prints
     printer = RnnLatexPrinter()
     assert latex(lines(*printer._ordered_terms(sp.Add(*terms)))) in tex
-    # a product after the label stays on its line
-    short = latex(fit_eq(label, terms[2] * (1 - gate_i[t + 1, q]) * sp.tanh(Cbar[t, q])))
-    assert short.count(r"\\") == 1 and r"\begin{aligned}[t]" not in short
+    # a product after the label too wide for its line breaks after a factor, not inside one
+    product = terms[2] * (1 - gate_i[t + 1, q]) * sp.tanh(Cbar[t, q])
+    broken = latex(fit_eq(label, product))
+    assert broken.count(r"\\") == 2 and r"\begin{aligned}[t]" not in broken
+    assert r"\\" + "\n" + r"& \quad \tanh{\left(\bar{C}_{t,q} \right)}" in broken
+    assert display_width(broken) <= PHONE_LINE
+
+
+def test_fit_eq_breaks_a_product_after_a_factor_only_when_too_wide():
+    sigma = sp.Function(r"\sigma")
+    short = Cbar[t + 1, q] * gate_i[t + 1, q]
+    assert latex(fit_eq(Cbar[t, q], short)) == latex(sp.Eq(Cbar[t, q], short))
+    wide = short * (1 - gate_i[t + 1, q]) * sp.tanh(Cbar[t, q]) * sigma(Cbar[t - 1, q])
+    tex = latex(fit_eq(Cbar[t, q], wide))
+    first, *more = tex.split("\n")[1:-1]
+    assert first.startswith(r"\bar{C}_{t,q} &= \bar{C}_{t+1,q}") and more
+    assert all(line.startswith(r"& \quad ") for line in more)
+    # the factors, in the order and with the brackets of the one-line print
+    joined = " ".join(line.rstrip(" \\").split("&= ")[-1].replace(r"& \quad ", "")
+                      for line in [first, *more])
+    assert joined == latex(wide)
+    assert display_width(tex) <= PHONE_LINE
+
+
+def test_fit_chains_a_quotient_and_an_inequality():
+    a, b, c = (sp.Symbol(n) for n in (r"\frac{\partial s_{t}}{\partial s_{\tau}}",
+                                      r"\prod_{j=\tau+1}^{t}\operatorname{diag}(\phi'_{j})\,W",
+                                      r"J_{t} J_{t-1} J_{t-2} J_{t-3} J_{t-4} J_{t-5}"))
+    chain = latex(fit_eq(sp.Eq(a, b, evaluate=False), c))  # a = b = c: one relation per line
+    assert chain.split("\n")[1:3] == [rf"{latex(a)} &= {latex(b)} \\", rf"&= {latex(c)}"]
+    bound = latex(fit_le(sp.Le(a, b, evaluate=False), c))
+    assert bound.split("\n")[1:3] == [rf"{latex(a)} &\leq {latex(b)} \\", rf"&\leq {latex(c)}"]
+    # a quotient with a sum above the bar: the numerator breaks after whole terms
+    e1, e2, y1, y2 = sp.exp(sp.Symbol("z_1")), sp.exp(sp.Symbol("z_2")), *sp.symbols("y_1 y_2")
+    grad = (-y1 * e1 - y1 * e2 + y2 * e1 + y2 * e2 + e1 - e2) / (e1 + e2)
+    tex = latex(fit_eq(a, grad))
+    assert tex.startswith(latex(a) + r" = \frac{\begin{aligned}&") and tex.count(r"\\") == 1
+    assert display_width(tex) <= PHONE_LINE < display_width(latex(sp.Eq(a, grad)))
 
 
 @pytest.mark.parametrize("key", ["gru.forward", "gru.cell", "gru.hidden", "gru.truncated",
@@ -258,3 +293,4 @@ def test_gated_derivations_fit_a_phone(key):
         assert display_width(tex) <= PHONE_LINE, (step.name, tex)
         one_line = latex(sp.Eq(*step.expr.args, evaluate=False))
         assert (tex == one_line) == (display_width(one_line) <= PHONE_LINE), (step.name, tex)
+

@@ -46,7 +46,8 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-__all__ = ["RnnLatexPrinter", "display_width", "fit_eq", "latex", "lines", "plus"]
+__all__ = ["RnnLatexPrinter", "display_width", "fit", "fit_eq", "fit_le", "latex", "lines", "plus",
+           "times"]
 
 # An equation whose right-hand side prints longer than this (LaTeX characters) is broken into
 # lines of at most EQUATION_LINE characters: about the width of the content column at 1280 px.
@@ -176,17 +177,21 @@ class RnnLatexPrinter(LatexPrinter):
                 ordered.insert(ordered.index(partner) + 1, comp)
         return ordered
 
-    def _print_factors(self, factors) -> str:
+    def _factor_texts(self, factors) -> list[str]:
+        """The printed factors of a product, in the site's order, bracketed where needed."""
         factors = self._ordered_factors(list(factors))
         if len(factors) == 1:  # a lone numerator or denominator needs no brackets
-            return self._print(factors[0])
+            return [self._print(factors[0])]
         out = []
         for n, term in enumerate(factors):
             tex = self._print(term)
             if self._needs_mul_brackets(term, first=(n == 0), last=(n == len(factors) - 1)):
                 tex = rf"\left({tex}\right)"
             out.append(tex)
-        return " ".join(out)
+        return out
+
+    def _print_factors(self, factors) -> str:
+        return " ".join(self._factor_texts(factors))
 
     def _print_Mul(self, expr):
         if expr.could_extract_minus_sign():
@@ -276,22 +281,136 @@ class lines(plus):
         return rf"\begin{{aligned}}{self.align} &{body}\end{{aligned}}"
 
 
-class fit_eq(sp.Equality):
-    r"""An equation printed so that it fits a phone's column: display only, the same equation as
-    ``sp.Eq(lhs, rhs)`` (``lhs``, ``rhs`` and every use of the expression are unchanged).
+class times(sp.Function):
+    r"""A product of labels printed in the order of its args (SymPy sorts a ``Mul``), for a
+    label that is a product written by hand: :class:`fit_eq` may break it after a factor."""
+
+    def _latex(self, printer, exp=None):
+        out = " ".join(printer._print(a) for a in self.args)
+        return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
+
+
+# The relations a label may hold (its own "="), as the printer and the pages write them.
+_LABEL_RELATION = re.compile(r" (=|\\le|\\leq) ")
+
+
+def _top_level(tex: str, at: int) -> bool:
+    r"""Position ``at`` of ``tex`` is outside every brace group and ``\left ... \right`` pair."""
+    head = tex[:at]
+    return (head.count("{") == head.count("}")
+            and head.count(r"\left") == head.count(r"\right"))
+
+
+def _pack(pieces: list[str], first: float, rest: float) -> list[str]:
+    """``pieces`` joined into as few lines as keep each within :data:`PHONE_LINE`: the first line
+    after ``first`` em of other content, the next ones after ``rest`` em; a piece wider than a
+    line has a line of its own."""
+    out, current, room = [], [], PHONE_LINE - first
+    for piece in pieces:
+        if current and display_width(" ".join(current + [piece])) > room:
+            out.append(" ".join(current))
+            current, room = [], PHONE_LINE - rest
+        current.append(piece)
+    return out + [" ".join(current)]
+
+
+class _FitsAPhone:
+    r"""A relation printed so that it fits a phone's column: display only, the same relation as
+    its SymPy class (``lhs``, ``rhs`` and every use of the expression are unchanged).
 
     It is printed on one line when its estimated width (:func:`display_width`) is at most
-    :data:`PHONE_LINE`; otherwise it is broken as little as needed, in an ``aligned`` block:
+    :data:`PHONE_LINE`; otherwise it is broken as little as needed, in an ``aligned`` block
+    aligned on the relations:
 
     1. a tuple equation :math:`(a, b) = (c, d)`: one equation per entry, :math:`a = c` and
        :math:`b = d`;
-    2. a left-hand side that is a defining label (:math:`\bar h_t = \partial E/\partial h_t`, a
-       symbol whose name holds ``" = "``): the label's definition on the first line, the
-       right-hand side on the next, aligned on the ``=``;
+    2. a left-hand side that is itself a relation (a chain :math:`a = b = c`), or a defining
+       label (:math:`\bar h_t = \partial E/\partial h_t`, a symbol whose name holds ``" = "`` or
+       ``" \le "``): its first part on a line of its own (broken by these rules), the right-hand
+       side on the next; a right-hand side label that lists ``"A,\quad B = C"`` has one line per
+       item;
     3. a right-hand side that is a sum and still too wide: one term per line, in the order the
-       sum prints, as :class:`lines` writes a total.
+       sum prints, as :class:`lines` writes a total;
+    4. a right-hand side that is a product and still too wide: broken after a factor, as few
+       times as keep each line within the width, the next lines indented;
+    5. a right-hand side that is a quotient with a sum above the bar and still too wide: the
+       numerator broken after whole terms, as few times as needed.
+    """
 
-    A product that is still too wide stays on its line (and scrolls on a phone).
+    relation = "="
+
+    def __new__(cls, lhs, rhs, **options):
+        # never evaluated: a tuple equation or a label must not collapse to True or False
+        return super().__new__(cls, lhs, rhs, evaluate=False)
+
+    def _latex(self, printer, exp=None):
+        lhs, rhs = self.args
+        one_line = f"{printer._print(lhs)} {self.relation} {printer._print(rhs)}"
+        if display_width(one_line) <= PHONE_LINE:
+            return one_line
+        pairs = zip(lhs, rhs) if isinstance(lhs, sp.Tuple) and isinstance(rhs, sp.Tuple) else [
+            (lhs, rhs)]
+        rows = [row for left, right in pairs
+                for row in _rows(printer, left, self.relation, right)]
+        if len(rows) == 1:  # a sum on lines: y = \begin{aligned}[t] ... as lines prints it
+            return " ".join(rows[0])
+        body = " \\\\\n".join(f"{left} &{rel} {right}".lstrip() for left, rel, right in rows)
+        return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+
+
+def _relation_of(expr) -> str:
+    return r"\leq" if isinstance(expr, sp.LessThan) else "="
+
+
+def _label_rows(left: str, rel: str) -> tuple[list[tuple[str, str, str]], str]:
+    """A label printed as ``left``, split at its own last top-level relation: the rows of its
+    definition, and what is left as the left-hand side (empty when split)."""
+    for m in reversed(list(_LABEL_RELATION.finditer(left))):
+        if _top_level(left, m.start()):
+            return [(left[:m.start()], m.group(1), left[m.end():])], ""
+    return [], left
+
+
+def _rows(printer, lhs, rel, rhs) -> list[tuple[str, str, str]]:
+    """``(left, relation, right)`` lines of one relation, broken by rules 2 to 5."""
+    left, right = printer._print(lhs), printer._print(rhs)
+    if display_width(f"{left} {rel} {right}") <= PHONE_LINE:
+        return [(left, rel, right)]
+    if isinstance(lhs, sp.core.relational.Relational):
+        rows, left = _rows(printer, lhs.lhs, _relation_of(lhs), lhs.rhs), ""
+    else:
+        rows, left = _label_rows(left, rel)
+    # an aligned block: a line with an empty left-hand side starts after the widest left one
+    head = display_width(f"{left} {rel} ") + max(
+        [display_width(row[0]) for row in rows if not left], default=0.0)
+    if head + display_width(right) <= PHONE_LINE:
+        return rows + [(left, rel, right)]
+    numer, denom = sp.fraction(rhs, exact=True) if isinstance(rhs, sp.Mul) else (rhs, sp.S.One)
+    if isinstance(rhs, sp.Add):
+        return rows + [(left, rel, printer._print(lines(*printer._ordered_terms(rhs))))]
+    if isinstance(rhs, sp.Symbol) and ",\\quad " in right:  # "A,\quad B = C": a list
+        first, _, rest = right.partition(",\\quad ")
+        more, _ = _label_rows(rest, "=")
+        return rows + [(left, rel, first + ",")] + (more or [("", "", rf"\quad {rest}")])
+    if isinstance(rhs, times) or (isinstance(rhs, sp.Mul) and denom is sp.S.One
+                                  and not rhs.could_extract_minus_sign()):
+        factors = ([printer._print(a) for a in rhs.args] if isinstance(rhs, times)
+                   else printer._factor_texts(sp.Mul.make_args(rhs)))
+        # the next lines start 1 em (\quad) after the relation
+        first, *more = _pack(factors, head, head - display_width(rel) + 1.0)
+        return rows + [(left, rel, first)] + [("", "", rf"\quad {m}") for m in more]
+    if isinstance(numer, sp.Add) and denom is not sp.S.One:
+        terms = printer._add_terms(numer)
+        terms[0] = terms[0][2:] if terms[0].startswith("+ ") else terms[0]
+        above = " \\\\\n&".join(_pack(terms, head, head))
+        below = printer._print_factors(sp.Mul.make_args(denom))
+        return rows + [(left, rel, rf"\frac{{\begin{{aligned}}&{above}\end{{aligned}}}}{{{below}}}")]
+    return rows + [(left, rel, right)]  # nothing to break: it stays on its line
+
+
+class fit_eq(_FitsAPhone, sp.Equality):
+    r"""An equation printed so that it fits a phone's column (the rules of :class:`_FitsAPhone`);
+    the same equation as ``sp.Eq(lhs, rhs)``.
 
     >>> a, b, c, d = sp.symbols("a b c d")
     >>> print(latex(fit_eq(sp.Tuple(a, b), sp.Tuple(c, d))))
@@ -306,36 +425,20 @@ class fit_eq(sp.Equality):
     &+ b_{m}\end{aligned}
     """
 
-    def __new__(cls, lhs, rhs, **options):
-        # never evaluated: a tuple equation or a label must not collapse to True or False
-        return sp.Equality.__new__(cls, lhs, rhs, evaluate=False)
 
-    def _latex(self, printer, exp=None):
-        one_line = printer._print_Equality(self)
-        if display_width(one_line) <= PHONE_LINE:
-            return one_line
-        lhs, rhs = self.args
-        pairs = zip(lhs, rhs) if isinstance(lhs, sp.Tuple) and isinstance(rhs, sp.Tuple) else [
-            (lhs, rhs)]
-        rows = [row for left, right in pairs for row in self._rows(printer, left, right)]
-        if len(rows) == 1:  # a sum on lines: y = \begin{aligned}[t] ... as lines prints it
-            return " = ".join(rows[0])
-        body = " \\\\\n".join(f"{left} &= {right}".lstrip() for left, right in rows)
-        return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+class fit_le(_FitsAPhone, sp.LessThan):
+    r"""An inequality :math:`a \le b` printed to fit a phone's column, as :class:`fit_eq`."""
 
-    @staticmethod
-    def _rows(printer, lhs, rhs) -> list[tuple[str, str]]:
-        """``(left, right)`` lines of one equation, broken by rules 2 and 3."""
-        left, right = printer._print(lhs), printer._print(rhs)
-        if display_width(f"{left} = {right}") <= PHONE_LINE:
-            return [(left, right)]
-        rows = []
-        label, sep, definition = left.rpartition(" = ")
-        if sep and label.count("{") == label.count("}"):  # the label's own "=", not a nested one
-            rows, left = [(label, definition)], ""
-        if isinstance(rhs, sp.Add) and display_width(f"{left} = {right}") > PHONE_LINE:
-            right = printer._print(lines(*printer._ordered_terms(rhs)))
-        return rows + [(left, right)]
+    relation = r"\leq"
+
+
+def fit(relation):
+    """``relation`` (an ``Eq`` or ``Le``) printed to fit a phone's column; anything else as is."""
+    if isinstance(relation, sp.Equality):
+        return fit_eq(*relation.args)
+    if isinstance(relation, sp.LessThan):
+        return fit_le(*relation.args)
+    return relation
 
 
 # -- the width of a formula ----------------------------------------------------------------------

@@ -56,12 +56,10 @@ class Derivation:
 
     def fit_a_phone(self) -> Derivation:
         """The same derivation with every equation printed to fit a phone's column
-        (:class:`rnnmath.derive.latex.fit_eq`: broken only where too wide); the expressions,
+        (:func:`rnnmath.derive.latex.fit`: broken only where too wide); the expressions,
         their ``lhs`` and ``rhs``, are unchanged."""
-        from .latex import fit_eq
-        return replace(self, steps=tuple(
-            replace(s, expr=fit_eq(*s.expr.args)) if isinstance(s.expr, sp.Equality) else s
-            for s in self.steps))
+        from .latex import fit
+        return replace(self, steps=tuple(replace(s, expr=fit(s.expr)) for s in self.steps))
 
     def latex(self) -> str:
         """All steps as one aligned LaTeX block (for notebooks and quick looks)."""
