@@ -294,3 +294,10 @@ def test_gated_derivations_fit_a_phone(key):
         one_line = latex(sp.Eq(*step.expr.args, evaluate=False))
         assert (tex == one_line) == (display_width(one_line) <= PHONE_LINE), (step.name, tex)
 
+
+@pytest.mark.parametrize("key", ["sigmoid_bce", "softmax_bce", "dynamics", "rnn.jacobian"])
+def test_output_and_dynamics_derivations_fit_a_phone(key):
+    """The outputs, vanishing-gradient and gradient-W pages' derivations are estimated to fit a
+    phone's column too (the browser test measures them)."""
+    for step in derivations()[key].steps:
+        assert display_width(step.latex) <= PHONE_LINE, (step.name, step.latex)
