@@ -29,10 +29,12 @@ an error signal. The rules, each one ``_print_<Class>`` method:
   :math:`\phi'(a)`, not as an operator name.
 * **Long equations** (``_print_Equality``): a sum on the right-hand side that would be wider than
   the page's column breaks after whole terms, in an ``aligned`` block.
-* **Equations that fit a phone** (:class:`fit_eq`): an equation whose estimated width
-  (:func:`display_width`) exceeds :data:`PHONE_LINE` is broken, as little as needed: a tuple
-  equation into one equation per entry, a defining label (:math:`\bar h_t = \partial E/\partial
-  h_t`) on a line of its own, then a sum one term per line (:class:`lines`).
+* **Relations that fit a phone** (:func:`fit`, :class:`fit_eq`, :class:`fit_le`): an equation
+  or inequality whose estimated width (:func:`display_width`) exceeds :data:`PHONE_LINE` is
+  broken, as little as needed: a tuple equation into one equation per entry, a chain
+  :math:`a = b = c` or a defining label (:math:`\bar h_t = \partial E/\partial h_t`) one
+  relation per line, then a sum one term per line (:class:`lines`), a product after a factor, a
+  quotient's numerator after whole terms.
 * **Negated sums** (``_print_Sum``): :math:`-\sum_k y_k \log \hat y_k`, the sign in front of the
   sum rather than inside it.
 
@@ -399,12 +401,14 @@ def _rows(printer, lhs, rel, rhs) -> list[tuple[str, str, str]]:
         # the next lines start 1 em (\quad) after the relation
         first, *more = _pack(factors, head, head - display_width(rel) + 1.0)
         return rows + [(left, rel, first)] + [("", "", rf"\quad {m}") for m in more]
-    if isinstance(numer, sp.Add) and denom is not sp.S.One:
+    if (isinstance(numer, sp.Add) and denom is not sp.S.One
+            and not rhs.could_extract_minus_sign()):  # the sign in front, as the printer puts it
         terms = printer._add_terms(numer)
         terms[0] = terms[0][2:] if terms[0].startswith("+ ") else terms[0]
         above = " \\\\\n&".join(_pack(terms, head, head))
         below = printer._print_factors(sp.Mul.make_args(denom))
-        return rows + [(left, rel, rf"\frac{{\begin{{aligned}}&{above}\end{{aligned}}}}{{{below}}}")]
+        above = rf"\begin{{aligned}}&{above}\end{{aligned}}"
+        return rows + [(left, rel, rf"\frac{{{above}}}{{{below}}}")]
     return rows + [(left, rel, right)]  # nothing to break: it stays on its line
 
 
