@@ -315,7 +315,7 @@ class Cell:
         """One step: the new states from one input and the current states.
 
         Validates ``params`` on every call; to sample many steps, validate them once with
-        :meth:`stepper` and call that instead (the same result, about four times cheaper at H = 100).
+        :meth:`stepper` and call that instead (the same result, about three times cheaper at H = 100).
 
         Parameters
         ----------

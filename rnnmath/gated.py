@@ -4,8 +4,11 @@ The weights follow PyTorch's ``nn.LSTM`` / ``nn.GRU`` layout one to one (gates s
 for the LSTM and r, z, n for the GRU), and the output layer is the vanilla model's:
 
 .. math::
-    z_t = V h_t + c,\quad \hat y_t = \operatorname{softmax}(z_t),\quad
-    E = -\sum_t \sum_k y_{t,k}\log \hat y_{t,k}.
+    \begin{aligned}
+    z_t &= V h_t + c, \\
+    \hat y_t &= \operatorname{softmax}(z_t), \\
+    E &= -\sum_t \sum_k y_{t,k}\log \hat y_{t,k}.
+    \end{aligned}
 
 ``params`` is a mapping with the keys ``weight_ih`` (G·H, D), ``weight_hh`` (G·H, H),
 ``bias_ih`` (G·H,), ``bias_hh`` (G·H,), ``V`` (K, H) and ``c`` (K,), with G = 4 for the LSTM and

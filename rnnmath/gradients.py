@@ -313,10 +313,11 @@ def rnn_gradients(x, y, U, W, V, b=None, c=None, s0=None, *, activation="tanh",
     >>> check.worst < 1e-7
     True
     """
-    # One floating-point switch for the whole call (A's kernels take 0.3 ms: per-piece checks
-    # and switches cost a third of that).  The pieces -- cell forward, output head, cell
-    # backward with the head's upstream gradient -- are the cell's generated kernels called
-    # directly on the validated arrays, and leave their overflow checks to one test at the end.
+    # One floating-point switch for the whole call: on workload A the kernels take about
+    # 0.25 ms and every NumPy call around them counts (docs/performance.md).  The pieces -- cell
+    # forward, output head, cell backward with the head's upstream gradient -- are the cell's
+    # generated kernels called directly on the validated arrays; their overflow checks are one
+    # test at the end.
     with check.quiet():
         prob = _prepare(x, U, W, V, b, c, s0, activation)
         output = check.choice("output", output, OUTPUTS)

@@ -106,7 +106,14 @@ def numerical_gradient(f: Callable[..., float], params: Mapping[str, np.ndarray]
     r"""Central differences of ``f(**params)`` with respect to ``params[name]``.
 
     Uses the fourth-order central stencil
-    :math:`(8(f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))) / 12h`, whose truncation error is
+
+    .. math::
+        \begin{aligned}
+        \tfrac{1}{12h}\bigl(&8 f(x+h) - 8 f(x-h) \\
+        &- f(x+2h) + f(x-2h)\bigr),
+        \end{aligned}
+
+    whose truncation error is
     :math:`O(h^4)` rather than :math:`O(h^2)`; that allows a larger ``h`` and so less rounding
     noise (about :math:`\epsilon |f| / h`).  Entries much smaller than that noise cannot be
     resolved in float64: an ``f`` that computes in ``np.longdouble`` lowers the floor, and its

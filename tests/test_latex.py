@@ -8,7 +8,8 @@ import pytest
 import sympy as sp
 
 from rnnmath.derive import derivations
-from rnnmath.derive.latex import latex
+from rnnmath.derive.latex import (PHONE_LINE, RnnLatexPrinter, display_width, fit_eq, fit_le,
+                                  latex, lines)
 
 t = sp.Symbol("t", integer=True, positive=True)
 i, j, k, p, q, g = sp.symbols("i j k p q g", integer=True, positive=True)
@@ -176,3 +177,127 @@ def test_long_equation_breaks_after_whole_terms():
     joined = " ".join(l.removeprefix("E ={}& ").removeprefix(r"&\quad ") for l in body)
     assert joined == latex(sp.Add(*terms))
     assert latex(sp.Eq(sp.Symbol("E"), terms[0])) == "E = " + latex(terms[0])
+
+
+# -- equations that fit a phone (latex.fit_eq, latex.display_width) ---------------------------
+# Widths in em of display formulas as MathJax 3 (CHTML) set them in Chromium, measured with
+# the browser test's LAYOUT script (mjx-math width / font size) on the built site.
+MEASURED_EM = [
+    (r"\eta_{t,m} = \sum_{j=1}^{H} W^{hh}_{m,j} h_{t-1,j} + b^{hh}_{m}", 11.6),
+    (r"\left( r_{t,q}, \  z_{t,q}, \  n_{t,q}\right) = \left( \sigma\left(a^{r}_{t,q}\right), "
+     r"\  \sigma\left(a^{z}_{t,q}\right), \  \tanh{\left(a^{n}_{t,q} \right)}\right)", 20.6),
+    (r"\bar{h}_{t,q} = \frac{\partial E}{\partial h_{t,q}} = \sum_{k=1}^{K} V_{k,q} "
+     r"\delta^{o}_{t,k} + \sum_{m=1}^{3 H} W^{hh}_{m,q} \bar{\eta}_{t+1,m} + \bar{h}_{t+1,q} "
+     r"z_{t+1,q}", 24.5),
+    (r"\bar{a}^{o}_{t,q} = \frac{\partial E}{\partial a^{o}_{t,q}} = \bar{h}_{t,q} o_{t,q} "
+     r"\left(1 - o_{t,q}\right) \tanh{\left(C_{t,q} \right)}", 17.9),
+    (r"n_{t} = \tanh{\left(\begin{aligned} &W_{in} x_{t} + b_{in} \\ &+ r_{t} \odot "
+     r"\left(W_{hn} h_{t-1} + b_{hn}\right)\end{aligned} \right)}", 16.2),
+    (r"\bar{C}_{t} = \begin{aligned}[t] &\bar{h}_{t} \odot o_{t} \odot \left(1 - "
+     r"\tanh^{2}{\left(C_{t} \right)}\right) \\ &+ \bar{C}_{t+1} \odot f_{t+1}"
+     r"\end{aligned}", 13.6),
+    (r"\frac{\partial E}{\partial h_{0,q}} = \sum_{m=1}^{4 H} W^{hh}_{m,q} \bar{A}_{1,m}", 9.7),
+    (r"\frac{\partial s_{t,q}}{\partial s_{t-1,r}} = \begin{cases} 0 & \text{for}\: s_{t,q} "
+     r"\leq 0 \\W_{q,r} & \text{otherwise} \end{cases}", 12.8),
+]
+
+
+@pytest.mark.parametrize("tex, measured", MEASURED_EM)
+def test_display_width_estimates_the_typeset_width(tex, measured):
+    """Within 10 % of MathJax's width, and at most 8 % under it: a line estimated at PHONE_LINE
+    em fits the 16.8 em of a 390 px phone's column. An aligned block counts its widest row,
+    stacked scripts once."""
+    assert abs(display_width(tex) - measured) <= 0.1 * measured, display_width(tex)
+
+
+def test_fit_eq_is_the_equation_and_short_ones_print_on_one_line():
+    a, b, c, d = sp.symbols("a b c d")
+    eq = fit_eq(sp.Tuple(a, b), sp.Tuple(c, d))
+    assert (eq.lhs, eq.rhs) == (sp.Tuple(a, b), sp.Tuple(c, d))  # never evaluated
+    assert latex(eq) == latex(sp.Eq(sp.Tuple(a, b), sp.Tuple(c, d), evaluate=False))
+    assert latex(fit_eq(y[t], s[t] + x[t])) == latex(sp.Eq(y[t], s[t] + x[t]))
+
+
+def test_fit_eq_breaks_a_wide_tuple_equation_into_one_equation_per_entry():
+    names = [sp.IndexedBase(rf"\xi^{{{g}}}") for g in "rzn"]
+    lhs = sp.Tuple(*(n[t, q] for n in names))
+    rhs = sp.Tuple(*(sp.IndexedBase(r"\xi")[t, m * H + q] for m in range(3)))
+    tex = latex(fit_eq(lhs, rhs))
+    assert display_width(latex(sp.Eq(lhs, rhs, evaluate=False))) > PHONE_LINE
+    rows = tex.split("\n")
+    assert rows[0] == r"\begin{aligned}" and rows[-1] == r"\end{aligned}"
+    assert rows[1:-1] == [rf"{latex(a)} &= {latex(b)}" + (r" \\" if n < 2 else "")
+                          for n, (a, b) in enumerate(zip(lhs, rhs))]
+    assert display_width(tex) <= PHONE_LINE
+
+
+def test_fit_eq_puts_a_label_on_its_own_line_then_a_sum_one_term_per_line():
+    label = sp.Symbol(r"\bar{h}_{t q} = \frac{\partial E}{\partial h_{t q}}")
+    terms = [sp.Sum(V[k, q] * delta_o[t, k], (k, 1, K)),
+             sp.Sum(W[g, q] * delta[t + 1, g], (g, 1, 3 * H)), Cbar[t + 1, q] * gate_i[t + 1, q]]
+    tex = latex(fit_eq(label, sp.Add(*terms)))
+    assert tex.split("\n")[:3] == [
+        r"\begin{aligned}", r"\bar{h}_{t,q} &= \frac{\partial E}{\partial h_{t,q}} \\",
+        r"&= \begin{aligned}[t] &\sum_{k=1}^{K} V_{k,q} \delta^{o}_{t,k} \\"]
+    assert display_width(tex) <= PHONE_LINE
+    # the sum's lines are what latex.lines prints, in the order the one-line sum prints
+    printer = RnnLatexPrinter()
+    assert latex(lines(*printer._ordered_terms(sp.Add(*terms)))) in tex
+    # a product after the label too wide for its line breaks after a factor, not inside one
+    product = terms[2] * (1 - gate_i[t + 1, q]) * sp.tanh(Cbar[t, q])
+    broken = latex(fit_eq(label, product))
+    assert broken.count(r"\\") == 2 and r"\begin{aligned}[t]" not in broken
+    assert r"\\" + "\n" + r"& \quad \tanh{\left(\bar{C}_{t,q} \right)}" in broken
+    assert display_width(broken) <= PHONE_LINE
+
+
+def test_fit_eq_breaks_a_product_after_a_factor_only_when_too_wide():
+    sigma = sp.Function(r"\sigma")
+    short = Cbar[t + 1, q] * gate_i[t + 1, q]
+    assert latex(fit_eq(Cbar[t, q], short)) == latex(sp.Eq(Cbar[t, q], short))
+    wide = short * (1 - gate_i[t + 1, q]) * sp.tanh(Cbar[t, q]) * sigma(Cbar[t - 1, q])
+    tex = latex(fit_eq(Cbar[t, q], wide))
+    first, *more = tex.split("\n")[1:-1]
+    assert first.startswith(r"\bar{C}_{t,q} &= \bar{C}_{t+1,q}") and more
+    assert all(line.startswith(r"& \quad ") for line in more)
+    # the factors, in the order and with the brackets of the one-line print
+    joined = " ".join(line.rstrip(" \\").split("&= ")[-1].replace(r"& \quad ", "")
+                      for line in [first, *more])
+    assert joined == latex(wide)
+    assert display_width(tex) <= PHONE_LINE
+
+
+def test_fit_chains_a_quotient_and_an_inequality():
+    a, b, c = (sp.Symbol(n) for n in (r"\frac{\partial s_{t}}{\partial s_{\tau}}",
+                                      r"\prod_{j=\tau+1}^{t}\operatorname{diag}(\phi'_{j})\,W",
+                                      r"J_{t} J_{t-1} J_{t-2} J_{t-3} J_{t-4} J_{t-5}"))
+    chain = latex(fit_eq(sp.Eq(a, b, evaluate=False), c))  # a = b = c: one relation per line
+    assert chain.split("\n")[1:3] == [rf"{latex(a)} &= {latex(b)} \\", rf"&= {latex(c)}"]
+    bound = latex(fit_le(sp.Le(a, b, evaluate=False), c))
+    assert bound.split("\n")[1:3] == [rf"{latex(a)} &\leq {latex(b)} \\", rf"&\leq {latex(c)}"]
+    # a quotient with a sum above the bar: the numerator breaks after whole terms
+    e1, e2, y1, y2 = sp.exp(sp.Symbol("z_1")), sp.exp(sp.Symbol("z_2")), *sp.symbols("y_1 y_2")
+    grad = (-y1 * e1 - y1 * e2 + y2 * e1 + y2 * e2 + e1 - e2) / (e1 + e2)
+    tex = latex(fit_eq(a, grad))
+    assert tex.startswith(latex(a) + r" = \frac{\begin{aligned}&") and tex.count(r"\\") == 1
+    assert display_width(tex) <= PHONE_LINE < display_width(latex(sp.Eq(a, grad)))
+
+
+@pytest.mark.parametrize("key", ["gru.forward", "gru.cell", "gru.hidden", "gru.truncated",
+                                 "lstm.forward", "lstm.cell", "lstm.hidden", "lstm.truncated"])
+def test_gated_derivations_fit_a_phone(key):
+    """Every formula of the GRU and LSTM pages is estimated to fit a phone's column (the browser
+    test measures them), and a formula is broken only when its one-line print would not fit."""
+    for step in derivations()[key].steps:
+        tex = step.latex
+        assert display_width(tex) <= PHONE_LINE, (step.name, tex)
+        one_line = latex(sp.Eq(*step.expr.args, evaluate=False))
+        assert (tex == one_line) == (display_width(one_line) <= PHONE_LINE), (step.name, tex)
+
+
+@pytest.mark.parametrize("key", ["sigmoid_bce", "softmax_bce", "dynamics", "rnn.jacobian"])
+def test_output_and_dynamics_derivations_fit_a_phone(key):
+    """The outputs, vanishing-gradient and gradient-W pages' derivations are estimated to fit a
+    phone's column too (the browser test measures them)."""
+    for step in derivations()[key].steps:
+        assert display_width(step.latex) <= PHONE_LINE, (step.name, step.latex)

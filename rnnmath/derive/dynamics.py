@@ -57,10 +57,12 @@ def state_jacobian() -> Derivation:
     entry_lhs = _label(r"\frac{\partial s_{t q}}{\partial s_{t-1, r}}")
 
     jac = sp.MatrixSymbol(r"\operatorname{diag}(\phi'_{j})", H, H) * sp.MatrixSymbol("W", H, H)
-    product = _label(r"\frac{\partial s_{t}}{\partial s_{\tau}} = \prod_{j=\tau+1}^{t}"
-                     r"\operatorname{diag}(\phi'_{j})\,W")
-    bound = _label(r"\Bigl\lVert \frac{\partial s_{t}}{\partial s_{\tau}} \Bigr\rVert \le "
-                   r"\prod_{j=\tau+1}^{t} \lVert\operatorname{diag}(\phi'_{j})\rVert\,\lVert W\rVert")
+    # chains a = b = c of labels: written by hand, broken by the printer where too wide
+    product = _eq(_label(r"\frac{\partial s_{t}}{\partial s_{\tau}}"),
+                  _label(r"\prod_{j=\tau+1}^{t}\operatorname{diag}(\phi'_{j})\,W"))
+    bound = sp.Le(_label(r"\Bigl\lVert \frac{\partial s_{t}}{\partial s_{\tau}} \Bigr\rVert"),
+                  _label(r"\prod_{j=\tau+1}^{t} \lVert\operatorname{diag}(\phi'_{j})\rVert\,"
+                         r"\lVert W\rVert"), evaluate=False)
     return Derivation("dynamics", "Jacobian products across time", (
         Step("two_steps", r"Differentiate $s_{t,q}$ with respect to the state two steps back, "
              r"$s_{t-2,r}$: the chain rule passes through every unit $j$ of $s_{t-1}$.",
@@ -82,7 +84,7 @@ def state_jacobian() -> Derivation:
              r"and zeroed for a unit that is off, so the product is a product of masked copies "
              r"of $W$.",
              _eq(entry_lhs, sp.piecewise_fold(one.subs(fp_a, fprime_of["relu"]))), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache

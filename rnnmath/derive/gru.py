@@ -100,7 +100,7 @@ def forward() -> Derivation:
              r"$1 - z_t$ lets the candidate in.", sp.Eq(h[t, q], hidden_entry(t, q))),
         Step("logits", r"The output layer of the vanilla model, reading $h_t$.",
              sp.Eq(sp.Symbol(r"\ell_{t k}"), z_entry(t, k))),
-    ))
+    )).fit_a_phone()
 
 
 @cache
@@ -162,7 +162,7 @@ def cell() -> Derivation:
              r"$\bar\eta_t$ differs from $\bar\xi_t$ in its last block.",
              _eq(sp.Tuple(*(eta_bar[t, i * H + q] for i in range(G))),
                  sp.Tuple(*(through(eta_g, n) for n in GATES))), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache
@@ -198,7 +198,7 @@ def hidden() -> Derivation:
              result=True),
         Step("dh0", r"The initial state feeds the hidden projections of step 1 and, directly, "
              r"$h_1$.", sp.Eq(grad_label("h_{0 q}"), dh0), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache
@@ -226,7 +226,7 @@ def truncated() -> Derivation:
                           sp.Sum(_label(r"\bar{\eta}^{(j)}_{t}"), upto),
                           sp.Sum(_label(r"\bar{h}^{(j)}_{t}"), upto))),
              result=True),
-    ))
+    )).fit_a_phone()
 
 
 def derivations() -> list[Derivation]:

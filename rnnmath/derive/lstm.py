@@ -166,7 +166,7 @@ def forward() -> Derivation:
              sp.Eq(h[t, q], hidden_entry(t, q))),
         Step("logits", r"The output layer of the vanilla model, reading $h_t$.",
              sp.Eq(sp.Symbol("z_{t k}"), z_entry(t, k))),
-    ))
+    )).fit_a_phone()
 
 
 @cache
@@ -217,7 +217,7 @@ def cell() -> Derivation:
                       r"$\bar A_t = \partial E/\partial A_t$, which every weight gradient reads.",
                       _eq(sp.Tuple(*(Abar[t, i * H + q] for i in range(G))),
                           sp.Tuple(*(pre_bar[n][t, q] for n in GATES)))))
-    return Derivation("lstm.cell", "LSTM: backward through one cell", tuple(steps))
+    return Derivation("lstm.cell", "LSTM: backward through one cell", tuple(steps)).fit_a_phone()
 
 
 @cache
@@ -256,7 +256,7 @@ def hidden() -> Derivation:
              sp.Eq(grad_label("h_{0 q}"), dh0), result=True),
         Step("dC0", r"The initial cell state feeds only $C_1$, through the forget gate.",
              sp.Eq(grad_label("C_{0 q}"), dc0), result=True),
-    ))
+    )).fit_a_phone()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def truncated() -> Derivation:
                  sp.Tuple(sp.Sum(_label(r"\bar{A}^{(j)}_{t}"), (jj, 0, sp.Min(kk, T - t))),
                           sp.Sum(_label(r"\bar{C}^{(j)}_{t}"), (jj, 0, sp.Min(kk, T - t))))),
              result=True),
-    ))
+    )).fit_a_phone()
 
 
 def derivations() -> list[Derivation]:

@@ -72,7 +72,7 @@ def sigmoid_cross_entropy() -> Derivation:
         Step("derivative", r"Differentiate.", sp.Eq(lhs, raw)),
         Step("result", r"Substitute $e^{z} = \hat y/(1-\hat y)$: prediction minus label, class "
              r"by class, whatever the other classes do.", sp.Eq(lhs, result), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache
@@ -140,7 +140,7 @@ def softmax_binary_cross_entropy() -> Derivation:
         Step("one_hot", r"With $y_2 = 1 - y_1$ and $z_2 = 0$, in terms of $\hat y_1$: twice "
              r"$\hat y_1 - y_1$, and for $K > 2$ not even a multiple of it.",
              sp.Eq(lhs, in_p), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache

@@ -19,6 +19,7 @@ import sympy as sp
 from sympy.tensor.array.expressions import convert_array_to_matrix, convert_indexed_to_array
 
 from ._index import collapse
+from .latex import times
 from .steps import Derivation, Step
 
 T, D, H, K = sp.symbols("T D H K", integer=True, positive=True)
@@ -194,10 +195,11 @@ def jacobian_products() -> Derivation:
     step = collapse(sp.diff(state, s[t - 1, r_]), {q: (1, H), r_: (1, H)})
     step = _with_fprime(step.subs(a_j, a[t, q]))
     jac = _label(r"\frac{\partial s_{j}}{\partial s_{j-1}}")
-    total = _label(r"\frac{\partial E}{\partial W} = \sum_{t=1}^{T}\sum_{\tau=1}^{t}"
-                   r"\frac{\partial E_t}{\partial s_t}\left(\prod_{j=\tau+1}^{t}"
-                   r"\frac{\partial s_j}{\partial s_{j-1}}\right)"
-                   r"\frac{\partial^{+} s_\tau}{\partial W}")
+    # a chain a = b = c, its middle a product of labels in the order written
+    total = _eq(_label(r"\frac{\partial E}{\partial W}"), times(
+        _label(r"\sum_{t=1}^{T}\sum_{\tau=1}^{t}\frac{\partial E_t}{\partial s_t}"),
+        _label(r"\left(\prod_{j=\tau+1}^{t}\frac{\partial s_j}{\partial s_{j-1}}\right)"),
+        _label(r"\frac{\partial^{+} s_\tau}{\partial W}")))
     return Derivation("rnn.jacobian", "BPTT as a sum of Jacobian products", (
         Step("entry", r"Differentiate $s_{t,q} = \phi(a_{t,q})$ with respect to $s_{t-1,r}$.",
              _eq(_label(r"\frac{\partial s_{t q}}{\partial s_{t-1, r}}"), step)),
@@ -208,7 +210,7 @@ def jacobian_products() -> Derivation:
              r"$\partial^{+} s_\tau/\partial W$ is the immediate derivative, with $s_{\tau-1}$ held "
              r"fixed, and $\partial E_t/\partial s_t = V^{T}\delta^{o}_t$.",
              _eq(total, _label(r"\sum_{t=1}^{T}\delta_{t}\,s_{t-1}^{T}")), result=True),
-    ))
+    )).fit_a_phone()
 
 
 @cache

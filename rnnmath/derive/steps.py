@@ -1,7 +1,7 @@
 """Derivations as data: a named sequence of SymPy steps that the site renders and codegen reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -53,6 +53,13 @@ class Derivation:
     @property
     def results(self) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.result)
+
+    def fit_a_phone(self) -> Derivation:
+        """The same derivation with every equation printed to fit a phone's column
+        (:func:`rnnmath.derive.latex.fit`: broken only where too wide); the expressions,
+        their ``lhs`` and ``rhs``, are unchanged."""
+        from .latex import fit
+        return replace(self, steps=tuple(replace(s, expr=fit(s.expr)) for s in self.steps))
 
     def latex(self) -> str:
         """All steps as one aligned LaTeX block (for notebooks and quick looks)."""
