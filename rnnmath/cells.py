@@ -181,12 +181,8 @@ class Cell:
         unknown = sorted(set(state0) - set(self.states), key=str)
         if unknown:
             raise ValueError(f"state0: expected keys among {list(self.states)}, got {unknown[0]!r}")
-        arrays, shapes = {}, {}
-        for s in self.states:
-            arr = check.initial_state(f"state0[{s!r}]", state0.get(s), H, B if batched else None)
-            arrays[s] = arr if (batched or arr.ndim == 1) else arr
-            shapes[s] = arr.shape
-        return arrays, shapes
+        return {s: check.initial_state(f"state0[{s!r}]", state0.get(s), H, B if batched else None)
+                for s in self.states}
 
     # -- forward / backward ---------------------------------------------------------------
     def forward(self, x, params, state0=None) -> CellForward:
@@ -215,7 +211,7 @@ class Cell:
     def _forward(self, x, ids, batched, p, state0, H) -> CellForward:
         """Forward on validated x and params; ``state0`` as the user gave it."""
         xb = x if batched else x[:, None]
-        s0, _ = self._state0(state0, H, xb.shape[1], batched)
+        s0 = self._state0(state0, H, xb.shape[1], batched)
         return self._run(xb, ids, batched, p, s0)
 
     def _run(self, xb, ids, batched, p, s0, checked=True) -> CellForward:
