@@ -143,7 +143,7 @@ OUTCOMES = {"bounded": 0, "tested": 0, "raised": 0}
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_results():
+def recorded_results():
     """Record what gradients._results_finite said."""
     calls = []
     real = _gradients._results_finite
@@ -160,12 +160,12 @@ def monkeypatch_results():
 
 @settings(max_examples=1000, deadline=None, derandomize=True)
 @given(scaled_problems())
-def test_the_result_test_passes_only_results_that_are_finite(monkeypatch_results, kw):
+def test_the_result_test_passes_only_results_that_are_finite(recorded_results, kw):
     """rnn_gradients reads three sums of squares and bounds the rest (Cauchy-Schwarz); when
     that test says finite, every result, and the logits, must be finite entry by entry.  When
     it cannot decide, the exact tests run: an error, or results that are finite after all.
     (The logits are not a result; rnn_forward checks them entry by entry.)"""
-    calls = monkeypatch_results
+    calls = recorded_results
     calls.clear()
     try:
         g = rnn_gradients(**kw)

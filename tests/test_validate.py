@@ -95,8 +95,8 @@ def test_extreme_logits_are_finite_and_silent(good):
 
 
 def test_the_one_pass_overflow_test_flags_only_non_finite_sums():
-    # rnn_gradients and the stepper check all their results with one sum each and run the
-    # named, step-by-step checks only when that fails; a sum of finite entries may overflow
+    # the stepper checks its new states with one sum each and runs the named checks only when
+    # that fails (rnn_gradients uses sums of squares instead); a sum of finite entries may overflow
     # (then the named checks find nothing and the call returns), but an inf or NaN entry always
     # makes it fail.
     from rnnmath import validate as check
